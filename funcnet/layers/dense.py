@@ -1,0 +1,124 @@
+"""Dense (fully connected) layer: ``Y = X W + b`` over any leading batch axes.
+
+Shapes: ``X [..., n_in]``, ``W [n_in, n_out]``, ``b [n_out]``, ``Y [..., n_out]``.
+With the leading axes flattened into one of size ``B``, ``X`` is ``B×n_in`` and the VJP is::
+
+    dX = dY Wᵀ        dW = Xᵀ dY        db = 1ᵀ dY  (the column sums of dY)
+
+Residuals: ``X`` and ``W`` — exactly the two matrices the products need.
+Derivation: docs/dense.md.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from funcnet.core.layer import (
+    Layer,
+    Shape,
+    check_axis_size,
+    check_floating,
+    check_input_shape,
+    check_positive_int,
+    check_shape_rank,
+)
+from funcnet.core.op import Op, check_backward, make_op
+from funcnet.core.registry import Arg, Case, add_cases, op_factory
+from funcnet.initializers import Initializer, lecun_normal, zeros
+
+
+class DenseParams(NamedTuple):
+    w: jax.Array  # [n_in, n_out]
+    b: jax.Array | None  # [n_out], or None without bias
+
+
+@op_factory("dense")
+def dense_op(use_bias: bool = True) -> Op:
+    """The dense op ``(x, w[, b]) -> x @ w (+ b)``."""
+
+    def forward(x, w, *b):
+        y = jnp.matmul(x, w)
+        return y + b[0] if use_bias else y
+
+    def fwd(x, w, *b):
+        return forward(x, w, *b), (x, w)
+
+    def bwd(res, dy):
+        # dX = dY Wᵀ, dW = Xᵀ dY, db = Σ_batch dY
+        x, w = res
+        dx = jnp.matmul(dy, w.T)
+        batch_axes = tuple(range(dy.ndim - 1))
+        dw = jnp.tensordot(x, dy, axes=(batch_axes, batch_axes))
+        return (dx, dw, jnp.sum(dy, axis=batch_axes)) if use_bias else (dx, dw)
+
+    return make_op("dense", forward, fwd, bwd)
+
+
+def dense(
+    features: int,
+    *,
+    use_bias: bool = True,
+    w_init: Initializer = lecun_normal(),
+    b_init: Initializer = zeros,
+    dtype: jnp.dtype = jnp.float32,
+) -> Layer:
+    """A dense layer with ``features`` outputs.
+
+    Args:
+      features: number of output features.
+      use_bias: add a learned bias.
+      w_init, b_init: initialisers from :mod:`funcnet.initializers` (jax.nn.initializers).
+      dtype: dtype of the parameters; the input must have the same dtype.
+
+    Shapes:
+      x: ``[..., n_in]`` -> y: ``[..., features]``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> layer = dense(3)
+      >>> out_shape, params, state = layer.init(jax.random.key(0), (2, 4))
+      >>> out_shape, params.w.shape, params.b.shape
+      ((2, 3), (4, 3), (3,))
+      >>> y, _ = layer.apply(params, state, jnp.ones((2, 4)))
+      >>> y.shape
+      (2, 3)
+    """
+    check_positive_int("dense", "features", features)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(f"dense: expected a floating-point dtype, got {jnp.dtype(dtype)}.")
+    op = dense_op(use_bias)
+
+    def init(key: jax.Array, input_shape: Shape) -> tuple[Shape, DenseParams, tuple]:
+        shape = check_input_shape("dense", input_shape)
+        check_shape_rank("dense", shape, 1)
+        w_key, b_key = jax.random.split(key)
+        w = w_init(w_key, (shape[-1], features), dtype)
+        b = b_init(b_key, (features,), dtype) if use_bias else None
+        return (*shape[:-1], features), DenseParams(w, b), ()
+
+    def apply(params: DenseParams, state, x, *, key=None, train=False, backward="manual"):
+        del key, train
+        check_backward(backward, "dense")
+        check_shape_rank("dense", jnp.shape(x), 1)
+        check_axis_size("dense", jnp.shape(x), -1, params.w.shape[0])
+        check_floating("dense", x, params.w.dtype)
+        args = (x, params.w, params.b) if use_bias else (x, params.w)
+        return op(*args, backward=backward), state
+
+    return Layer("dense", init, apply)
+
+
+def _cases() -> list[Case]:
+    with_bias, without_bias = dense_op(True), dense_op(False)
+    return [
+        Case("matrix", with_bias, (Arg((5, 4)), Arg((4, 3)), Arg((3,)))),
+        Case("vector", with_bias, (Arg((4,)), Arg((4, 3)), Arg((3,)))),
+        Case("batch_axes", with_bias, (Arg((2, 3, 4)), Arg((4, 6)), Arg((6,)))),
+        Case("no_bias", without_bias, (Arg((5, 4)), Arg((4, 3))), second_order=True),
+    ]
+
+
+add_cases("dense", _cases)

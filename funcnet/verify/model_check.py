@@ -1,0 +1,1 @@
+def verify_model(*a, **k): raise NotImplementedError

@@ -1,0 +1,209 @@
+"""The three-way check of an op's hand-written backward.
+
+For a sample case drawn at a dtype, with a random cotangent ``dy``:
+
+1. forward: the custom-VJP forward gives the reference forward's values;
+2. autodiff: the manual VJP matches ``jax.vjp`` of the reference forward, per argument;
+3. finite differences: for a random unit direction ``u`` in each argument, ``⟨dx, u⟩`` matches
+   the central difference of ``⟨dy, forward(x + t·u)⟩`` taken in float64;
+4. jit / vmap: the manual VJP gives the eager answer under ``jax.jit`` and under ``jax.vmap``
+   over a stack of three independent draws;
+5. second order (where the case declares it): reverse-over-reverse through the manual
+   backward matches reverse-over-reverse through the reference.
+
+Autodiff is used here, and only here and in the reference path, as the oracle.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from funcnet.core import registry
+from funcnet.core.op import Op
+from funcnet.core.registry import Arg, Case
+from funcnet.verify.report import CaseReport, LeafError, Report, leaf_error
+from funcnet.verify.sampling import draw_args, is_differentiable
+from funcnet.verify.tolerances import FD_STEP, tolerances
+
+VMAP_DRAWS = 3
+
+
+def arg_names(fn: Callable[..., Any], n: int) -> list[str]:
+    """Names of the first ``n`` positional arguments of ``fn`` (``b`` for ``*b``)."""
+    names: list[str] = []
+    for p in inspect.signature(fn).parameters.values():
+        if p.kind is p.VAR_POSITIONAL:
+            extra = n - len(names)
+            names += [p.name] if extra == 1 else [f"{p.name}[{j}]" for j in range(extra)]
+        elif p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            names.append(p.name)
+    return (names + [f"arg{i}" for i in range(len(names), n)])[:n]
+
+
+def manual_vjp(op: Op) -> Callable[[tuple, Any], tuple]:
+    """``(args, dy) -> cotangents`` through the op's hand-written backward."""
+    return lambda args, dy: jax.vjp(op.manual, *args)[1](dy)
+
+
+def directional_error(
+    check: str, path: str, analytic: float, numeric: float, grad_norm: float, tolerance: float
+) -> LeafError:
+    """Relative error of a directional derivative against its finite-difference estimate.
+
+    The denominator is floored at ``1e-3·‖grad‖``: a random unit direction in n dimensions
+    gives ``|⟨grad, u⟩| ≈ ‖grad‖/√n``, so only an unlucky direction falls below that floor,
+    and then the estimate's own noise would otherwise dominate.
+    """
+    abs_err = abs(analytic - numeric)
+    scale = max(abs(analytic), abs(numeric), 1e-3 * grad_norm)
+    rel = abs_err / scale if scale > 0 else (0.0 if abs_err == 0 else float("inf"))
+    if not np.isfinite(analytic):
+        rel = abs_err = float("inf")
+    return LeafError(check, path, abs_err, rel, (), tolerance)
+
+
+def central_difference(f: Callable[[float], Any], h: float) -> float:
+    """``(f(h) − f(−h)) / 2h`` in float64."""
+    return float((f(h) - f(-h)) / (2 * h))
+
+
+def _random_like(key: jax.Array, x: Any) -> jax.Array:
+    return jax.random.normal(key, jnp.shape(x), jnp.result_type(x))
+
+
+def _check_case(case: Case, dtype: jnp.dtype, seed: int) -> list[LeafError]:
+    op, tol = case.op, tolerances(dtype)
+    k_args, k_dy, k_dir, k_vmap, k_second = jax.random.split(jax.random.key(seed), 5)
+    args = draw_args(case.args, k_args, dtype)
+    names = arg_names(op.forward, len(args))
+    diff = [i for i, a in enumerate(args) if is_differentiable(a)]
+    errors: list[LeafError] = []
+
+    y_manual, vjp_manual = jax.vjp(op.manual, *args)
+    y_ref, vjp_ref = jax.vjp(op.forward, *args)
+    errors.append(leaf_error("forward", "y", y_manual, y_ref, tol.transforms))
+    dy = _random_like(k_dy, y_ref)
+    g_manual, g_ref = vjp_manual(dy), vjp_ref(dy)
+    for i in diff:
+        errors.append(leaf_error("autodiff", names[i], g_manual[i], g_ref[i], tol.autodiff))
+
+    # Finite differences, always in float64 whatever dtype the gradient was computed in.
+    args64 = tuple(a.astype(jnp.float64) if is_differentiable(a) else a for a in args)
+    dy64 = dy.astype(jnp.float64)
+    forward64 = jax.jit(op.forward)
+    for i, k in zip(diff, jax.random.split(k_dir, len(args)), strict=False):
+        u = _random_like(k, args64[i])
+        u = u / jnp.linalg.norm(u)
+        h = FD_STEP * max(1.0, float(jnp.max(jnp.abs(args64[i]))))
+
+        def along(t: float, i: int = i, u: jax.Array = u) -> jax.Array:
+            moved = args64[:i] + (args64[i] + t * u,) + args64[i + 1 :]
+            return jnp.vdot(dy64, forward64(*moved))
+
+        g = jnp.asarray(g_manual[i], jnp.float64)
+        analytic = float(jnp.vdot(g, u))
+        errors.append(
+            directional_error(
+                "finite_differences",
+                names[i],
+                analytic,
+                central_difference(along, h),
+                float(jnp.linalg.norm(g)),
+                tol.finite_differences,
+            )
+        )
+
+    vjp_fn = manual_vjp(op)
+    g_jit = jax.jit(vjp_fn)(args, dy)
+    for i in diff:
+        errors.append(leaf_error("jit", names[i], g_jit[i], g_manual[i], tol.transforms))
+
+    draws = [args] + [
+        draw_args(case.args, k, dtype) for k in jax.random.split(k_vmap, VMAP_DRAWS - 1)
+    ]
+    dys = [dy] + [_random_like(k, dy) for k in jax.random.split(k_dy, VMAP_DRAWS - 1)]
+    stacked_args = tuple(jnp.stack(column) for column in zip(*draws, strict=True))
+    g_vmap = jax.vmap(vjp_fn)(stacked_args, jnp.stack(dys))
+    g_eager = [vjp_fn(a, d) for a, d in zip(draws, dys, strict=True)]
+    for i in diff:
+        expected = jnp.stack([g[i] for g in g_eager])
+        errors.append(leaf_error("vmap", names[i], g_vmap[i], expected, tol.transforms))
+
+    if case.second_order:
+        vs = [_random_like(k, args[i]) for i, k in zip(diff, jax.random.split(k_second, len(diff)))]
+
+        def contracted(fn: Callable[..., Any]) -> Callable[[tuple], jax.Array]:
+            def h(xs: tuple) -> jax.Array:
+                cot = jax.vjp(fn, *xs)[1](dy)
+                return sum(jnp.vdot(cot[i], v) for i, v in zip(diff, vs, strict=True))
+
+            return h
+
+        h_manual = jax.grad(contracted(op.manual))(args)
+        h_ref = jax.grad(contracted(op.forward))(args)
+        for i in diff:
+            errors.append(
+                leaf_error("second_order", names[i], h_manual[i], h_ref[i], tol.autodiff)
+            )
+    return errors
+
+
+def check_case(case: Case, dtype: Any = jnp.float64, seed: int = 0) -> CaseReport:
+    """Run every check on one sample case; a crash is reported, not raised."""
+    dtype_name = jnp.dtype(dtype).name
+    with jax.enable_x64(True):
+        try:
+            errors = _check_case(case, jnp.dtype(dtype), seed)
+        except Exception as e:  # a wrong backward can fail in many ways; report them all
+            return CaseReport(case.op.name, case.label, dtype_name, (), f"{type(e).__name__}: {e}")
+    return CaseReport(case.op.name, case.label, dtype_name, tuple(errors))
+
+
+def check_op(
+    op: Op | str,
+    args: Sequence[Arg] | None = None,
+    *,
+    dtypes: Sequence[Any] = (jnp.float64,),
+    seed: int = 0,
+    second_order: bool = False,
+) -> Report:
+    """Verify one op: a registered name, or an :class:`Op` with the argument specs to draw.
+
+    Examples:
+      >>> from funcnet.layers.dense import dense_op
+      >>> report = check_op(dense_op(), (Arg((3, 4)), Arg((4, 2)), Arg((2,))))
+      >>> report.passed
+      True
+    """
+    if isinstance(op, str):
+        cases = registry.cases(op)
+        if not cases:
+            raise ValueError(f"verify: op {op!r} has no sample cases; add some with add_cases.")
+    else:
+        if args is None:
+            cases = registry.cases(op.name)
+            if not cases:
+                raise ValueError(f"verify: op {op.name!r} has no sample cases; pass args.")
+            cases = [c._replace(op=op) for c in cases]
+        else:
+            cases = [Case("given", op, tuple(args), second_order)]
+    return Report(tuple(check_case(c, d, seed) for c in cases for d in dtypes))
+
+
+def check_registry(
+    names: Sequence[str] | None = None, *, dtypes: Sequence[Any] = (jnp.float64,), seed: int = 0
+) -> Report:
+    """Verify every registered op (or those named); an op without cases fails."""
+    reports: list[CaseReport] = []
+    for name in names if names is not None else registry.op_names():
+        cases = registry.cases(name)
+        if not cases:
+            reports.append(CaseReport(name, "-", "-", (), "no sample cases are registered"))
+        reports += [check_case(c, d, seed) for c in cases for d in dtypes]
+    return Report(tuple(reports))
