@@ -16,8 +16,9 @@ op, never passed as an argument.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import jax
 
@@ -28,13 +29,15 @@ BACKWARDS: tuple[str, ...] = ("manual", "autodiff")
 def check_backward(backward: Any, where: str) -> None:
     """Raise a ValueError unless ``backward`` is one of ``"manual"`` or ``"autodiff"``."""
     if backward not in BACKWARDS:
-        raise ValueError(
-            f"{where}: expected backward to be one of {BACKWARDS}, got {backward!r}."
-        )
+        raise ValueError(f"{where}: expected backward to be one of {BACKWARDS}, got {backward!r}.")
 
 
-class Op(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class Op:
     """A differentiable function with a reference forward and a hand-written backward.
+
+    An op is an ordinary callable, so ``jax.jit(op)`` works (pass
+    ``static_argnames="backward"`` to choose the path under ``jit``).
 
     Attributes:
       name: snake_case name of the factory that built it (``"dense"``, ``"relu"``, ...).
@@ -58,6 +61,10 @@ class Op(NamedTuple):
     def with_bwd(self, bwd: Callable[[Any, Any], tuple[Any, ...]]) -> Op:
         """The same op with another backward (used to test that the verifier catches bugs)."""
         return make_op(self.name, self.forward, self.fwd, bwd)
+
+    def renamed(self, name: str) -> Op:
+        """The same op under another name (a copy registered elsewhere, a planted bug)."""
+        return dataclasses.replace(self, name=name)
 
 
 def make_op(

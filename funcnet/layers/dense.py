@@ -41,7 +41,7 @@ def dense_op(use_bias: bool = True) -> Op:
 
     def forward(x, w, *b):
         y = jnp.matmul(x, w)
-        return y + b[0] if use_bias else y
+        return y + jnp.expand_dims(b[0], tuple(range(y.ndim - 1))) if use_bias else y
 
     def fwd(x, w, *b):
         return forward(x, w, *b), (x, w)
@@ -61,7 +61,7 @@ def dense(
     features: int,
     *,
     use_bias: bool = True,
-    w_init: Initializer = lecun_normal(),
+    w_init: Initializer | None = None,
     b_init: Initializer = zeros,
     dtype: jnp.dtype = jnp.float32,
 ) -> Layer:
@@ -70,7 +70,8 @@ def dense(
     Args:
       features: number of output features.
       use_bias: add a learned bias.
-      w_init, b_init: initialisers from :mod:`funcnet.initializers` (jax.nn.initializers).
+      w_init, b_init: initialisers from :mod:`funcnet.initializers` (jax.nn.initializers);
+        ``w_init`` defaults to ``lecun_normal()``.
       dtype: dtype of the parameters; the input must have the same dtype.
 
     Shapes:
@@ -90,6 +91,7 @@ def dense(
     if not jnp.issubdtype(dtype, jnp.floating):
         raise ValueError(f"dense: expected a floating-point dtype, got {jnp.dtype(dtype)}.")
     op = dense_op(use_bias)
+    w_init = w_init or lecun_normal()
 
     def init(key: jax.Array, input_shape: Shape) -> tuple[Shape, DenseParams, tuple]:
         shape = check_input_shape("dense", input_shape)

@@ -6,6 +6,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from funcnet.jsonable import jsonable
+
 CHECKS = ("forward", "autodiff", "finite_differences", "jit", "vmap", "second_order")
 
 
@@ -117,7 +119,7 @@ class Report(NamedTuple):
                 }
                 for c in self.cases
             ]
-        return _plain(out)
+        return jsonable(out)
 
     def table(self) -> str:
         rows = [("op", "cases", "rel err vs autodiff", "rel err vs finite diff", "passed")]
@@ -136,7 +138,7 @@ class Report(NamedTuple):
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         failures = [f for c in self.cases for f in c.failures()]
-        return "\n".join(lines + [""] + failures if failures else lines)
+        return "\n".join([*lines, "", *failures] if failures else lines)
 
     def raise_if_failed(self) -> Report:
         """Raise :class:`VerificationError` listing every failure; return self otherwise."""
@@ -144,16 +146,3 @@ class Report(NamedTuple):
         if failures:
             raise VerificationError("gradient verification failed:\n  " + "\n  ".join(failures))
         return self
-
-
-def _plain(value: Any) -> Any:
-    """JSON-ready values: numpy scalars as Python numbers, non-finite floats as strings."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (np.floating, np.integer, np.bool_)):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return str(value)
-    return value

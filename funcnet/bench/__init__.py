@@ -1,0 +1,9 @@
+"""``funcnet bench``: manual vs autodiff step time, compile time and memory, per benchmark.
+
+Importing this package registers every benchmark module listed below.
+"""
+
+from funcnet.bench import mlp  # noqa: F401  (registers "mlp")
+from funcnet.bench.registry import BenchConfig, benchmark, benchmark_names, run_benchmarks
+
+__all__ = ["BenchConfig", "benchmark", "benchmark_names", "run_benchmarks"]

@@ -1,0 +1,48 @@
+"""Benchmark: one SGD training step of the MLP 784-512-512-10 at batch 128 (synthetic data)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from funcnet.bench.registry import BenchConfig, Row, benchmark, comparison_row
+from funcnet.bench.timing import compile_step, time_interleaved
+from funcnet.losses import softmax_cross_entropy_with_integer_labels
+from funcnet.models import mlp
+from funcnet.train.step import make_train_step
+
+BATCH, INPUTS, HIDDEN, CLASSES = 128, 784, (512, 512), 10
+
+
+def train_step_runner(model, loss, optimizer, batch, backward, config: BenchConfig):
+    """Compile a training step for ``backward`` and return it with a one-step runner."""
+    _, params, state = model.init(jax.random.key(0), batch[0].shape)
+    opt_state = optimizer.init(params)
+    step = make_train_step(model, loss, optimizer, backward=backward)
+    compiled = compile_step(step, params, state, opt_state, batch, None)
+    carry = [params, state, opt_state]
+
+    def run_one():
+        carry[0], carry[1], carry[2], metrics = compiled.fn(*carry, batch, None)
+        return metrics["loss"]
+
+    for _ in range(config.warmup):
+        jax.block_until_ready(run_one())
+    return compiled, run_one
+
+
+@benchmark("mlp")
+def mlp_benchmark(config: BenchConfig) -> list[Row]:
+    kx, ky = jax.random.split(jax.random.key(1))
+    batch = (
+        jax.random.normal(kx, (BATCH, INPUTS), jnp.float32),
+        jax.random.randint(ky, (BATCH,), 0, CLASSES, dtype=jnp.int32),
+    )
+    model = mlp(HIDDEN, CLASSES)
+    loss = softmax_cross_entropy_with_integer_labels()
+    optimizer = optax.sgd(1e-2)
+    manual, run_manual = train_step_runner(model, loss, optimizer, batch, "manual", config)
+    autodiff, run_autodiff = train_step_runner(model, loss, optimizer, batch, "autodiff", config)
+    ms = time_interleaved([run_manual, run_autodiff], rounds=config.rounds, steps=config.steps)
+    return [comparison_row("mlp_784-512-512-10_b128", manual, autodiff, ms)]

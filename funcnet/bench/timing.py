@@ -1,0 +1,51 @@
+"""Measuring compiled steps: compile time, temporary memory, and interleaved step time.
+
+Machines are noisy, so manual and autodiff are timed in alternating rounds within one process
+and compared by the ratio of their medians; each round runs several steps and the per-step
+time of a round is what enters the median.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+
+
+class Compiled(NamedTuple):
+    fn: Callable[..., Any]  # the compiled executable
+    compile_s: float  # lowering plus compilation
+    temp_bytes: int  # XLA's temporary buffer size for one call (-1 when unknown)
+
+
+def compile_step(step: Any, *args: Any) -> Compiled:
+    """Lower and compile a jitted ``step`` for ``args``, timing it and reading its memory."""
+    start = time.perf_counter()
+    compiled = step.lower(*args).compile()
+    seconds = time.perf_counter() - start
+    analysis = compiled.memory_analysis()
+    temp = int(analysis.temp_size_in_bytes) if analysis is not None else -1
+    return Compiled(compiled, seconds, temp)
+
+
+def time_interleaved(
+    runners: Sequence[Callable[[], Any]], *, rounds: int, steps: int
+) -> list[float]:
+    """Median milliseconds per step of each runner, alternating their order round by round.
+
+    Each runner performs one step and returns something to block on; it carries its own state
+    (donated buffers) between calls.
+    """
+    samples: list[list[float]] = [[] for _ in runners]
+    for r in range(rounds):
+        order = range(len(runners)) if r % 2 == 0 else reversed(range(len(runners)))
+        for i in order:
+            start = time.perf_counter()
+            for _ in range(steps):
+                out = runners[i]()
+            jax.block_until_ready(out)
+            samples[i].append((time.perf_counter() - start) * 1e3 / steps)
+    return [statistics.median(s) for s in samples]

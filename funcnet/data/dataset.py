@@ -1,0 +1,64 @@
+"""An in-memory dataset and a mini-batch iterator with explicit-key shuffling."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import jax
+import numpy as np
+
+
+class Dataset(NamedTuple):
+    """Inputs ``x [n, ...]`` (float32) and targets ``y [n, ...]`` (int32 labels or float)."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+
+def make_dataset(x: np.ndarray, y: np.ndarray, name: str = "dataset") -> Dataset:
+    """A :class:`Dataset`, checking that ``x`` and ``y`` have one example count."""
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim < 1 or y.ndim < 1 or x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"{name}: expected x and y with the same number of examples, "
+            f"got shapes {x.shape} and {y.shape}."
+        )
+    return Dataset(x, y)
+
+
+def num_batches(n: int, batch_size: int, drop_remainder: bool) -> int:
+    """How many batches :func:`batches` yields for ``n`` examples."""
+    return n // batch_size if drop_remainder else -(-n // batch_size)
+
+
+def batches(
+    data: Dataset,
+    batch_size: int,
+    *,
+    key: jax.Array | None = None,
+    drop_remainder: bool = False,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(x, y)`` mini-batches, in an order drawn from ``key`` (in order without one).
+
+    Examples:
+      >>> import numpy as np
+      >>> data = make_dataset(np.arange(5.0)[:, None], np.arange(5))
+      >>> [y.tolist() for _, y in batches(data, 2)]
+      [[0, 1], [2, 3], [4]]
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(f"batches: expected a positive integer batch_size, got {batch_size!r}.")
+    n = len(data)
+    if drop_remainder and batch_size > n:
+        raise ValueError(
+            f"batches: expected batch_size <= {n} (the dataset size) with drop_remainder, "
+            f"got {batch_size}."
+        )
+    order = np.arange(n) if key is None else np.asarray(jax.random.permutation(key, n))
+    for b in range(num_batches(n, batch_size, drop_remainder)):
+        idx = order[b * batch_size : (b + 1) * batch_size]
+        yield data.x[idx], data.y[idx]

@@ -1,0 +1,40 @@
+"""The multilayer perceptron: dense layers with an activation between them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import jax.numpy as jnp
+
+from funcnet.core.layer import Layer, check_positive_int
+from funcnet.layers.activations import relu
+from funcnet.layers.combinators import serial
+from funcnet.layers.dense import dense
+
+
+def mlp(
+    hidden: Sequence[int],
+    outputs: int,
+    *,
+    activation: Callable[[], Layer] | None = None,
+    dtype: jnp.dtype = jnp.float32,
+) -> Layer:
+    """``dense(h1) → act → … → dense(h_k) → act → dense(outputs)``; the output is logits.
+
+    Args:
+      hidden: widths of the hidden layers (may be empty: a linear model).
+      outputs: width of the output layer.
+      activation: a layer factory (``relu`` by default).
+      dtype: parameter dtype.
+
+    Shapes:
+      x: ``[..., n_in]`` -> y: ``[..., outputs]``.
+    """
+    activation = activation or relu
+    for width in hidden:
+        check_positive_int("mlp", "every hidden width", width)
+    check_positive_int("mlp", "outputs", outputs)
+    layers: list[Layer] = []
+    for width in hidden:
+        layers += [dense(width, dtype=dtype), activation()]
+    return serial(*layers, dense(outputs, dtype=dtype))

@@ -1,0 +1,77 @@
+"""The registry contract: every op has sample cases and passes the three-way check."""
+
+import jax.numpy as jnp
+import pytest
+
+import funcnet
+from funcnet.core import registry
+from funcnet.core.registry import Arg, Case
+from funcnet.verify import check_op, check_registry
+
+ALL_OPS = registry.op_names()
+
+
+def test_every_declared_op_has_sample_cases():
+    assert registry.missing_cases() == []
+
+
+def test_registry_lists_the_foundation_ops():
+    expected = {
+        "dense", "add", "identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu",
+        "softplus", "softmax", "log_softmax", "mean_squared_error",
+        "binary_cross_entropy_with_logits", "softmax_cross_entropy",
+        "softmax_cross_entropy_with_integer_labels", "l2_penalty",
+    }  # fmt: skip
+    assert expected <= set(ALL_OPS)
+
+
+@pytest.mark.parametrize("name", ALL_OPS)
+def test_op_passes_three_way_check_float64(name):
+    report = check_op(name, dtypes=(jnp.float64,))
+    report.raise_if_failed()
+    summary = report.op_summary(name)
+    assert summary["max_rel_err_autodiff"] <= 1e-10
+    assert summary["max_rel_err_fd"] <= 1e-6
+    checks = {e.check for c in report.cases for e in c.errors}
+    assert {"forward", "autodiff", "finite_differences", "jit", "vmap"} <= checks
+
+
+@pytest.mark.parametrize("name", ALL_OPS)
+def test_op_passes_three_way_check_float32(name):
+    check_op(name, dtypes=(jnp.float32,)).raise_if_failed()
+
+
+def test_a_factory_without_cases_fails_the_contract():
+    @registry.op_factory("planted_without_cases")
+    def planted_without_cases_op():
+        return funcnet.layers.dense_op()
+
+    try:
+        assert registry.missing_cases() == ["planted_without_cases"]
+        report = check_registry(["planted_without_cases"])
+        assert not report.passed
+        assert "no sample cases" in report.cases[0].crash
+    finally:
+        registry._unregister("planted_without_cases")
+    assert registry.missing_cases() == []
+
+
+def test_a_case_must_build_the_op_it_is_registered_under():
+    registry.add_cases(
+        "planted_mislabelled", lambda: [Case("c", funcnet.layers.dense_op(), (Arg((2, 2)),))]
+    )
+    try:
+        with pytest.raises(ValueError, match="planted_mislabelled"):
+            registry.cases("planted_mislabelled")
+    finally:
+        registry._unregister("planted_mislabelled")
+
+
+def test_unknown_op_name_is_a_clear_error():
+    with pytest.raises(KeyError, match="no op named 'nope'"):
+        registry.cases("nope")
+
+
+def test_second_order_is_declared_somewhere_for_each_smooth_family():
+    declared = {name for name in ALL_OPS if any(c.second_order for c in registry.cases(name))}
+    assert {"dense", "sigmoid", "tanh", "softmax", "log_softmax"} <= declared

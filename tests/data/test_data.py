@@ -1,0 +1,53 @@
+"""Datasets and the mini-batch iterator."""
+
+import jax
+import numpy as np
+import pytest
+
+from funcnet.data import and_, batches, digits, iris, make_dataset, num_batches, xor
+
+
+def test_truth_tables():
+    np.testing.assert_array_equal(xor().y, [0, 1, 1, 0])
+    np.testing.assert_array_equal(and_().y, [0, 0, 0, 1])
+    assert xor().x.dtype == np.float32 and xor().x.shape == (4, 2)
+
+
+def test_digits_split_is_fixed_stratified_and_scaled():
+    train, test = digits()
+    assert len(train) + len(test) == 1797
+    assert len(test) == 360
+    assert train.x.shape[1:] == (64,) and train.x.dtype == np.float32
+    assert train.x.min() >= 0.0 and train.x.max() <= 1.0
+    assert set(np.unique(test.y)) == set(range(10))
+    again, _ = digits()
+    np.testing.assert_array_equal(train.x, again.x)
+
+
+def test_iris_is_standardised_with_train_statistics():
+    train, test = iris()
+    assert (len(train), len(test)) == (120, 30)
+    np.testing.assert_allclose(train.x.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(train.x.std(axis=0), 1.0, atol=1e-5)
+    assert np.bincount(test.y).tolist() == [10, 10, 10]
+
+
+def test_batches_cover_every_example_once_in_a_key_determined_order():
+    data = make_dataset(np.arange(10.0)[:, None], np.arange(10))
+    seen = np.concatenate([y for _, y in batches(data, 3, key=jax.random.key(0))])
+    assert sorted(seen.tolist()) == list(range(10))
+    assert seen.tolist() != list(range(10))
+    again = np.concatenate([y for _, y in batches(data, 3, key=jax.random.key(0))])
+    np.testing.assert_array_equal(seen, again)
+    dropped = [len(y) for _, y in batches(data, 3, key=jax.random.key(0), drop_remainder=True)]
+    assert dropped == [3, 3, 3] == [3] * num_batches(10, 3, drop_remainder=True)
+
+
+def test_batch_errors():
+    data = make_dataset(np.zeros((4, 2)), np.zeros(4))
+    with pytest.raises(ValueError, match="batches: expected a positive integer batch_size, got 0"):
+        next(batches(data, 0))
+    with pytest.raises(ValueError, match="expected batch_size <= 4"):
+        next(batches(data, 5, drop_remainder=True))
+    with pytest.raises(ValueError, match=r"got shapes \(4, 2\) and \(3,\)"):
+        make_dataset(np.zeros((4, 2)), np.zeros(3))
