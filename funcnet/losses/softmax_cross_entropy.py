@@ -40,6 +40,21 @@ def log_softmax(z: jax.Array, axis: int) -> jax.Array:
     return shifted - jnp.log(jnp.sum(jnp.exp(shifted), axis=axis, keepdims=True))
 
 
+def scattered_one_hot(labels: jax.Array, n_classes: int, ax: int, dtype: jnp.dtype) -> jax.Array:
+    """``onehot(labels)`` with its class axis at ``ax``, written as a scatter of ones.
+
+    The one-hot depends on the labels alone. As a scatter, XLA keeps it a node of its own
+    that the compiled training step can run at its start, beside the forward pass; written as
+    a compare against an iota (``jax.nn.one_hot``), XLA fuses it into the softmax at the end of
+    the forward chain and the step loses that concurrency on XLA:CPU — measured 8–12% slower
+    for the 784-512-512-10 MLP benchmark (docs/losses.md).
+    """
+    labels = jnp.where(labels < 0, labels + n_classes, labels)  # as take_along_axis does
+    flat = labels.reshape(-1)
+    rows = jnp.zeros((flat.shape[0], n_classes), dtype).at[jnp.arange(flat.shape[0]), flat].set(1)
+    return jnp.moveaxis(rows.reshape((*labels.shape, n_classes)), -1, ax)
+
+
 @op_factory(NAME)
 def softmax_cross_entropy(axis: int = -1) -> Op:
     """Cross-entropy of probability targets under a softmax of the logits, ``-> scalar``.
@@ -136,11 +151,8 @@ def softmax_cross_entropy_with_integer_labels(axis: int = -1) -> Op:
         # dz = (g/B)(softmax(z) − onehot(labels)), labels: no cotangent
         logp, labels = res
         ax = axis % logp.ndim
-        n_classes = logp.shape[ax]
-        labels = jnp.where(labels < 0, labels + n_classes, labels)  # as take_along_axis does
-        onehot = jax.nn.one_hot(labels, n_classes, dtype=logp.dtype, axis=ax)
-        c = g / batch_size(logp.shape, ax)
-        return c * (jnp.exp(logp) - onehot), None
+        onehot = scattered_one_hot(labels, logp.shape[ax], ax, logp.dtype)
+        return (g / batch_size(logp.shape, ax)) * (jnp.exp(logp) - onehot), None
 
     return make_op(NAME_INT, forward, fwd, bwd)
 
