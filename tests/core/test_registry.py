@@ -1,5 +1,7 @@
 """The registry contract: every op has sample cases and passes the three-way check."""
 
+import inspect
+
 import jax.numpy as jnp
 import pytest
 
@@ -75,3 +77,16 @@ def test_unknown_op_name_is_a_clear_error():
 def test_second_order_is_declared_somewhere_for_each_smooth_family():
     declared = {name for name in ALL_OPS if any(c.second_order for c in registry.cases(name))}
     assert {"dense", "sigmoid", "tanh", "softmax", "log_softmax"} <= declared
+
+
+AUTODIFF_CALLS = ("jax.grad", "jax.vjp", "jax.jvp", "jax.linearize", "jax.jacrev",
+                  "jax.jacfwd", "jax.value_and_grad", "jax.hessian", "custom_vjp")  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ALL_OPS)
+def test_hand_written_backward_calls_no_autodiff(name):
+    for case in registry.cases(name):
+        source = inspect.getsource(case.op.bwd)
+        assert "# d" in source, f"{name}: bwd should open with its VJP in matrix form"
+        used = [call for call in AUTODIFF_CALLS if call in source]
+        assert used == [], f"{name}: the hand-written backward calls {used}"
