@@ -100,7 +100,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from funcnet.train.job import MODELS, RECIPES
+    from funcnet.train.job import DATASETS, MODELS
 
     parser = argparse.ArgumentParser(prog="funcnet", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check)
 
     train = sub.add_parser("train", help="verify a model's gradients, then train it")
-    train.add_argument("--dataset", choices=sorted(RECIPES), default="digits")
+    train.add_argument("--dataset", choices=DATASETS, default="digits")
     train.add_argument("--model", choices=MODELS, default="mlp")
     train.add_argument("--epochs", type=int, default=None, help="the recipe's when omitted")
     train.add_argument("--backward", choices=("manual", "autodiff"), default="manual")

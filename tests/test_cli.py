@@ -53,8 +53,9 @@ def test_train_json_contract(capsys):
     assert out["grad_check_max_rel_err"] <= 1e-10
 
 
-def test_bench_json_contract(capsys):
-    code, out = _json(capsys, ["bench", "mlp", "--rounds", "2", "--steps", "2", "--json"])
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_bench_json_contract(capsys, name):
+    code, out = _json(capsys, ["bench", name, "--rounds", "2", "--steps", "1", "--json"])
     assert code == 0
     (row,) = out["results"]
     fields = {"model", "manual_ms", "autodiff_ms", "ratio", "manual_compile_s",

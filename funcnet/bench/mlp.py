@@ -7,29 +7,11 @@ import jax.numpy as jnp
 import optax
 
 from funcnet.bench.registry import BenchConfig, Row, benchmark, comparison_row
-from funcnet.bench.timing import compile_step, time_interleaved
+from funcnet.bench.timing import time_interleaved, train_step_runner
 from funcnet.losses import softmax_cross_entropy_with_integer_labels
 from funcnet.models import mlp
-from funcnet.train.step import make_train_step
 
 BATCH, INPUTS, HIDDEN, CLASSES = 128, 784, (512, 512), 10
-
-
-def train_step_runner(model, loss, optimizer, batch, backward, config: BenchConfig):
-    """Compile a training step for ``backward`` and return it with a one-step runner."""
-    _, params, state = model.init(jax.random.key(0), batch[0].shape)
-    opt_state = optimizer.init(params)
-    step = make_train_step(model, loss, optimizer, backward=backward)
-    compiled = compile_step(step, params, state, opt_state, batch, None)
-    carry = [params, state, opt_state]
-
-    def run_one():
-        carry[0], carry[1], carry[2], metrics = compiled.fn(*carry, batch, None)
-        return metrics["loss"]
-
-    for _ in range(config.warmup):
-        jax.block_until_ready(run_one())
-    return compiled, run_one
 
 
 @benchmark("mlp")
@@ -42,7 +24,9 @@ def mlp_benchmark(config: BenchConfig) -> list[Row]:
     model = mlp(HIDDEN, CLASSES)
     loss = softmax_cross_entropy_with_integer_labels()
     optimizer = optax.sgd(1e-2)
-    manual, run_manual = train_step_runner(model, loss, optimizer, batch, "manual", config)
-    autodiff, run_autodiff = train_step_runner(model, loss, optimizer, batch, "autodiff", config)
+    manual, run_manual = train_step_runner(model, loss, optimizer, batch, "manual", config.warmup)
+    autodiff, run_autodiff = train_step_runner(
+        model, loss, optimizer, batch, "autodiff", config.warmup
+    )
     ms = time_interleaved([run_manual, run_autodiff], rounds=config.rounds, steps=config.steps)
     return [comparison_row("mlp_784-512-512-10_b128", manual, autodiff, ms)]

@@ -49,3 +49,32 @@ def time_interleaved(
             jax.block_until_ready(out)
             samples[i].append((time.perf_counter() - start) * 1e3 / steps)
     return [statistics.median(s) for s in samples]
+
+
+def step_runner(
+    step: Any, carry: Sequence[Any], extra: Sequence[Any], warmup: int
+) -> tuple[Compiled, Callable[[], Any]]:
+    """Compile ``step(*carry, *extra) -> (*carry, out)`` and return it with a one-step runner.
+
+    The runner feeds the returned carry (donated buffers) back in and returns ``out``.
+    """
+    compiled = compile_step(step, *carry, *extra)
+    state = list(carry)
+
+    def run_one() -> Any:
+        result = compiled.fn(*state, *extra)
+        state[:] = result[: len(state)]
+        return result[len(state)]
+
+    for _ in range(warmup):
+        jax.block_until_ready(run_one())
+    return compiled, run_one
+
+
+def train_step_runner(model, loss, optimizer, batch, backward, warmup: int):
+    """:func:`step_runner` for funcnet's training step of ``model`` with ``backward``."""
+    from funcnet.train.step import make_train_step
+
+    _, params, state = model.init(jax.random.key(0), batch[0].shape)
+    step = make_train_step(model, loss, optimizer, backward=backward)
+    return step_runner(step, (params, state, optimizer.init(params)), (batch, None), warmup)

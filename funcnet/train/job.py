@@ -14,12 +14,11 @@ import numpy as np
 import optax
 
 from funcnet import data as datasets
-from funcnet.core.layer import Layer
 from funcnet.core.op import Backward, check_backward
 from funcnet.data.dataset import Dataset
 from funcnet.layers.activations import relu, tanh
 from funcnet.losses import softmax_cross_entropy_with_integer_labels
-from funcnet.models import mlp
+from funcnet.models import cnn, mlp
 from funcnet.train.fit import fit
 from funcnet.verify import Report, verify_model
 
@@ -27,49 +26,90 @@ GRAD_CHECK_EXAMPLES = 16
 
 
 class Recipe(NamedTuple):
-    hidden: tuple[int, ...]
-    activation: str  # a name in ACTIVATIONS
+    hidden: tuple[int, ...]  # dense widths (the MLP's hidden layers; the CNN's head)
     learning_rate: float  # Adam's, decayed to 0 on a cosine over the run
     epochs: int
     batch_size: int
+    weight_decay: float = 0.0  # decoupled (AdamW) when positive
+    activation: str = "relu"  # a name in ACTIVATIONS (MLP)
+    channels: tuple[int, ...] = ()  # convolution blocks (CNN)
+    kernel_size: int = 3  # (CNN)
 
 
-RECIPES: dict[str, Recipe] = {
-    "digits": Recipe(
-        hidden=(256, 256), activation="relu", learning_rate=2e-3, epochs=40, batch_size=32
-    ),
-    "iris": Recipe(hidden=(32,), activation="relu", learning_rate=1e-2, epochs=100, batch_size=16),
-    "xor": Recipe(hidden=(8,), activation="tanh", learning_rate=5e-2, epochs=300, batch_size=4),
-    "and": Recipe(hidden=(8,), activation="tanh", learning_rate=5e-2, epochs=300, batch_size=4),
-}
-MODELS = ("mlp",)
 # The truth tables use tanh: with zero-initialised biases the input (0, 0) puts every hidden
 # pre-activation exactly on relu's kink, where finite differences cannot check a gradient.
+RECIPES: dict[tuple[str, str], Recipe] = {
+    ("digits", "mlp"): Recipe((256, 256), learning_rate=2e-3, epochs=40, batch_size=32),
+    ("digits", "cnn"): Recipe((128,), 2e-3, epochs=30, batch_size=32, channels=(32, 64)),
+    ("mnist1d", "mlp"): Recipe(
+        (512, 512), learning_rate=2e-3, epochs=100, batch_size=64, weight_decay=0.1
+    ),
+    ("mnist1d", "cnn"): Recipe(
+        (128,),
+        2e-3,
+        epochs=40,
+        batch_size=64,
+        weight_decay=0.1,
+        channels=(64, 64, 64),
+        kernel_size=5,
+    ),
+    ("iris", "mlp"): Recipe((32,), learning_rate=1e-2, epochs=100, batch_size=16),
+    ("xor", "mlp"): Recipe((8,), 5e-2, epochs=300, batch_size=4, activation="tanh"),
+    ("and", "mlp"): Recipe((8,), 5e-2, epochs=300, batch_size=4, activation="tanh"),
+}
+DATASETS = tuple(dict.fromkeys(d for d, _ in RECIPES))
+MODELS = tuple(dict.fromkeys(m for _, m in RECIPES))
 ACTIVATIONS = {"relu": relu, "tanh": tanh}
+# The convolutional models see the examples as sequences or images with one channel.
+CNN_INPUT_SHAPES = {"digits": (8, 8, 1), "mnist1d": (40, 1)}
 
 
 def load(dataset: str) -> tuple[Dataset, Dataset]:
     """``(train, test)`` for a dataset name; the truth tables are their own test set."""
     if dataset == "digits":
         return datasets.digits()
+    if dataset == "mnist1d":
+        return datasets.mnist1d()
     if dataset == "iris":
         return datasets.iris()
     if dataset in ("xor", "and"):
         table = datasets.xor() if dataset == "xor" else datasets.and_()
         return table, table
-    raise ValueError(f"funcnet train: expected a dataset in {sorted(RECIPES)}, got {dataset!r}.")
+    raise ValueError(f"funcnet train: expected a dataset in {DATASETS}, got {dataset!r}.")
+
+
+def recipe_for(dataset: str, model: str) -> Recipe:
+    if dataset not in DATASETS:
+        raise ValueError(f"funcnet train: expected a dataset in {DATASETS}, got {dataset!r}.")
+    recipe = RECIPES.get((dataset, model))
+    if recipe is None:
+        models = [m for d, m in RECIPES if d == dataset]
+        raise ValueError(
+            f"funcnet train: expected a model in {models} for dataset {dataset!r}, got {model!r}."
+        )
+    return recipe
 
 
 def optimizer(recipe: Recipe, epochs: int, examples: int) -> optax.GradientTransformation:
-    """Adam with a cosine decay of the learning rate over every step of the run."""
+    """Adam (AdamW with weight decay) with a cosine decay of the learning rate over the run."""
     steps = epochs * (examples // min(recipe.batch_size, examples))
-    return optax.adam(optax.cosine_decay_schedule(recipe.learning_rate, max(steps, 1)))
+    schedule = optax.cosine_decay_schedule(recipe.learning_rate, max(steps, 1))
+    if recipe.weight_decay > 0:
+        return optax.adamw(schedule, weight_decay=recipe.weight_decay)
+    return optax.adam(schedule)
 
 
-def build_model(name: str, recipe: Recipe, num_classes: int) -> Layer:
-    if name == "mlp":
-        return mlp(recipe.hidden, num_classes, activation=ACTIVATIONS[recipe.activation])
-    raise ValueError(f"funcnet train: expected a model in {MODELS}, got {name!r}.")
+def build(dataset: str, model: str, recipe: Recipe, train: Dataset, test: Dataset):
+    """The model, and the data shaped for it."""
+    num_classes = int(max(train.y.max(), test.y.max())) + 1
+    if model == "mlp":
+        net = mlp(recipe.hidden, num_classes, activation=ACTIVATIONS[recipe.activation])
+        return net, train, test
+    shape = CNN_INPUT_SHAPES[dataset]
+    net = cnn(len(shape) - 1, num_classes, channels=recipe.channels,
+              kernel_size=recipe.kernel_size, hidden=recipe.hidden[0])  # fmt: skip
+    reshape = lambda d: Dataset(d.x.reshape(-1, *shape), d.y)  # noqa: E731
+    return net, reshape(train), reshape(test)
 
 
 def run(
@@ -89,11 +129,9 @@ def run(
         differences (training does not start).
     """
     check_backward(backward, "funcnet train")
-    train, test = load(dataset)
-    recipe = RECIPES[dataset]
+    recipe = recipe_for(dataset, model)
     epochs = recipe.epochs if epochs is None else epochs
-    num_classes = int(max(train.y.max(), test.y.max())) + 1
-    net = build_model(model, recipe, num_classes)
+    net, train, test = build(dataset, model, recipe, *load(dataset))
     loss = softmax_cross_entropy_with_integer_labels()
     init_key, fit_key = jax.random.split(jax.random.key(seed))
     _, params, state = net.init(init_key, (recipe.batch_size, *train.x.shape[1:]))

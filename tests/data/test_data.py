@@ -51,3 +51,14 @@ def test_batch_errors():
         next(batches(data, 5, drop_remainder=True))
     with pytest.raises(ValueError, match=r"got shapes \(4, 2\) and \(3,\)"):
         make_dataset(np.zeros((4, 2)), np.zeros(3))
+
+
+def test_mnist1d_is_generated_with_the_default_arguments():
+    from funcnet.data import mnist1d
+
+    train, test = mnist1d()
+    assert train.x.shape == (4000, 40) and test.x.shape == (1000, 40)
+    assert train.x.dtype == np.float32 and train.y.dtype == np.int32
+    assert set(np.unique(train.y)) == set(range(10))
+    again, _ = mnist1d()
+    np.testing.assert_array_equal(train.x, again.x)  # procedural, seeded: the same every time

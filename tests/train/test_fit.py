@@ -54,3 +54,16 @@ def test_main_job_rejects_unknown_names():
         run("mnist")
     with pytest.raises(ValueError, match="funcnet train: expected a model in"):
         run("iris", "transformer")
+
+
+def test_main_job_trains_a_cnn_on_images():
+    result = run("digits", "cnn", epochs=2, progress=False)
+    assert result["grad_check_passed"]
+    assert result["grad_check_max_rel_err"] <= 1e-10
+    assert result["test_accuracy"] >= 0.8
+
+
+def test_cnn_is_offered_only_where_a_recipe_exists():
+    message = r"expected a model in \['mlp'\] for dataset 'iris', got 'cnn'"
+    with pytest.raises(ValueError, match=message):
+        run("iris", "cnn")

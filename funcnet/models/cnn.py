@@ -1,0 +1,49 @@
+"""A small convolutional classifier for 1-d sequences or 2-d images (channels last)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from funcnet.core.layer import Layer, check_positive_int
+from funcnet.initializers import constant
+from funcnet.layers.activations import relu
+from funcnet.layers.combinators import serial
+from funcnet.layers.conv import conv1d, conv2d
+from funcnet.layers.dense import dense
+from funcnet.layers.global_pool import flatten
+from funcnet.layers.pooling import max_pool1d, max_pool2d
+
+# A small positive bias keeps every relu off its kink where the input is exactly zero (the
+# blank background of an image): there the gradient check's central differences would
+# straddle the kink, and the units would start with no gradient.
+CONV_BIAS_INIT = constant(0.01)
+
+
+def cnn(
+    spatial_dims: int,
+    outputs: int,
+    *,
+    channels: Sequence[int] = (32, 64),
+    kernel_size: int = 3,
+    hidden: int = 128,
+) -> Layer:
+    """``[conv → relu → max-pool 2] × len(channels) → flatten → dense(hidden) → relu → dense``.
+
+    Args:
+      spatial_dims: 1 for sequences ``[N, L, C]``, 2 for images ``[N, H, W, C]``.
+      outputs: width of the output layer (logits).
+      channels: output channels of each convolution block.
+      kernel_size: the convolutions' window (SAME padding, stride 1).
+      hidden: width of the hidden dense layer.
+    """
+    if spatial_dims not in (1, 2):
+        raise ValueError(f"cnn: expected spatial_dims 1 or 2, got {spatial_dims!r}.")
+    for c in channels:
+        check_positive_int("cnn", "every channel count", c)
+    check_positive_int("cnn", "outputs", outputs)
+    check_positive_int("cnn", "hidden", hidden)
+    conv, pool = (conv1d, max_pool1d) if spatial_dims == 1 else (conv2d, max_pool2d)
+    layers: list[Layer] = []
+    for c in channels:
+        layers += [conv(c, kernel_size, b_init=CONV_BIAS_INIT), relu(), pool(2)]
+    return serial(*layers, flatten(), dense(hidden), relu(), dense(outputs))
