@@ -78,11 +78,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from funcnet.bench import BenchConfig, benchmark_names, run_benchmarks
+    from funcnet.bench import BenchConfig, run_benchmarks
+    from funcnet.bench.registry import check_benchmark_names
 
-    unknown = [n for n in args.names if n not in benchmark_names()]
-    if unknown:
-        _err(f"funcnet bench: unknown benchmarks {unknown}; known: {benchmark_names()}")
+    try:
+        check_benchmark_names(args.names)
+    except ValueError as e:
+        _err(str(e))
         return 2
     out = run_benchmarks(args.names, BenchConfig(rounds=args.rounds, steps=args.steps))
     if args.json:

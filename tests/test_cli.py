@@ -69,4 +69,4 @@ def test_bench_json_contract(capsys, name):
 
 def test_bench_unknown_name(capsys):
     assert main(["bench", "resnet"]) == 2
-    assert "unknown benchmarks ['resnet']" in capsys.readouterr().err
+    assert "expected benchmark names from ['cnn', 'mlp'], got ['resnet']" in capsys.readouterr().err

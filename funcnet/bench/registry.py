@@ -40,15 +40,20 @@ def benchmark_names() -> list[str]:
     return list(_BENCHMARKS)
 
 
-def run_benchmarks(names: list[str] | None = None, config: BenchConfig | None = None) -> dict:
-    """Run the named benchmarks (all when ``names`` is empty) and describe the machine."""
-    config = config or BenchConfig()
-    names = names or benchmark_names()
+def check_benchmark_names(names: list[str]) -> None:
+    """Raise a ValueError naming every unknown benchmark in ``names``."""
     unknown = [n for n in names if n not in _BENCHMARKS]
     if unknown:
         raise ValueError(
             f"funcnet bench: expected benchmark names from {benchmark_names()}, got {unknown}."
         )
+
+
+def run_benchmarks(names: list[str] | None = None, config: BenchConfig | None = None) -> dict:
+    """Run the named benchmarks (all when ``names`` is empty) and describe the machine."""
+    config = config or BenchConfig()
+    names = names or benchmark_names()
+    check_benchmark_names(names)
     rows = [row for name in names for row in _BENCHMARKS[name](config)]
     return {"results": rows, "machine": machine()}
 

@@ -28,7 +28,8 @@ PADDING_NAMES = ("SAME", "VALID")
 SPATIAL_LETTERS = {1: "W", 2: "HW", 3: "DHW"}
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
+    """A Python int that is not a bool."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -39,11 +40,11 @@ def spatial_tuple(name: str, what: str, value: Any, n: int) -> tuple[int, ...]:
       >>> spatial_tuple("conv2d", "stride", 2, 2), spatial_tuple("conv2d", "stride", (1, 3), 2)
       ((2, 2), (1, 3))
     """
-    values = (value,) * n if _is_int(value) else value
+    values = (value,) * n if is_int(value) else value
     if (
         not isinstance(values, (tuple, list))
         or len(values) != n
-        or not all(_is_int(v) and v > 0 for v in values)
+        or not all(is_int(v) and v > 0 for v in values)
     ):
         raise ValueError(
             f"{name}: expected {what} to be a positive integer or a tuple of {n} positive "
@@ -55,7 +56,8 @@ def spatial_tuple(name: str, what: str, value: Any, n: int) -> tuple[int, ...]:
 def check_padding(name: str, padding: Any, n: int) -> str | Pads:
     """``"SAME"``, ``"VALID"``, or ``n`` explicit ``(lo, hi)`` pairs of non-negative ints.
 
-    An int ``p`` stands for ``(p, p)`` on every axis.
+    An int ``p`` stands for ``(p, p)`` on every axis; with one axis, a bare ``(lo, hi)`` pair
+    may stand for ``((lo, hi),)``.
 
     Examples:
       >>> check_padding("conv1d", ((1, 2),), 1), check_padding("conv2d", 1, 2)
@@ -64,23 +66,26 @@ def check_padding(name: str, padding: Any, n: int) -> str | Pads:
     if isinstance(padding, str):
         if padding not in PADDING_NAMES:
             raise ValueError(
-                f"{name}: expected padding to be one of {PADDING_NAMES} or {n} (lo, hi) pairs, "
+                f"{name}: expected padding to be 'VALID', 'SAME' or {n} (lo, hi) pairs, "
                 f"got {padding!r}."
             )
         return padding
-    if _is_int(padding) and padding >= 0:
+    if is_int(padding) and padding >= 0:
         return ((padding, padding),) * n
+    bare_pair = isinstance(padding, (tuple, list)) and len(padding) == 2
+    if n == 1 and bare_pair and all(is_int(v) for v in padding):  # (lo, hi) for the one axis
+        padding = (padding,)
     ok = (
         isinstance(padding, (tuple, list))
         and len(padding) == n
         and all(
-            isinstance(p, (tuple, list)) and len(p) == 2 and all(_is_int(v) and v >= 0 for v in p)
+            isinstance(p, (tuple, list)) and len(p) == 2 and all(is_int(v) and v >= 0 for v in p)
             for p in padding
         )
     )
     if not ok:
         raise ValueError(
-            f"{name}: expected padding to be 'SAME', 'VALID' or {n} (lo, hi) pairs of "
+            f"{name}: expected padding to be 'VALID', 'SAME' or {n} (lo, hi) pairs of "
             f"non-negative integers, got {padding!r}."
         )
     return tuple((int(lo), int(hi)) for lo, hi in padding)

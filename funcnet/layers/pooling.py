@@ -38,58 +38,15 @@ from jax import lax
 from funcnet.core.layer import Layer, Shape, check_floating, check_input_shape
 from funcnet.core.op import Op, check_backward, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
+from funcnet.layers.conv_shapes import Pads, check_padding, resolve_padding, spatial_tuple
 
-Pads = tuple[tuple[int, int], ...]
-PADDING_NAMES = ("VALID", "SAME")
 LAYOUTS = {1: "[N, W, C]", 2: "[N, H, W, C]", 3: "[N, D, H, W, C]"}
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _spatial_tuple(name: str, what: str, value: Any, ndim: int) -> tuple[int, ...]:
-    values = (value,) * ndim if _is_int(value) else value
-    if (
-        not isinstance(values, (tuple, list))
-        or len(values) != ndim
-        or not all(_is_int(v) and v > 0 for v in values)
-    ):
-        raise ValueError(
-            f"{name}: expected {what} to be a positive integer or a tuple of {ndim} positive "
-            f"integers, got {value!r}."
-        )
-    return tuple(int(v) for v in values)
-
-
 def _check_padding(name: str, padding: Any, window: tuple[int, ...]) -> str | Pads:
-    ndim = len(window)
-    if isinstance(padding, str):
-        if padding not in PADDING_NAMES:
-            raise ValueError(
-                f"{name}: expected padding to be 'VALID', 'SAME' or {ndim} (lo, hi) pairs, "
-                f"got {padding!r}."
-            )
-        return padding
-    pairs = padding
-    if _is_int(padding):
-        pairs = ((padding, padding),) * ndim
-    elif ndim == 1 and isinstance(padding, (tuple, list)) and len(padding) == 2:
-        pairs = (padding,) if all(_is_int(p) for p in padding) else padding
-    ok = (
-        isinstance(pairs, (tuple, list))
-        and len(pairs) == ndim
-        and all(
-            isinstance(p, (tuple, list)) and len(p) == 2 and all(_is_int(v) and v >= 0 for v in p)
-            for p in pairs
-        )
-    )
-    if not ok:
-        raise ValueError(
-            f"{name}: expected padding to be 'VALID', 'SAME' or {ndim} (lo, hi) pairs of "
-            f"non-negative integers, got {padding!r}."
-        )
-    pads = tuple((int(lo), int(hi)) for lo, hi in pairs)
+    pads = check_padding(name, padding, len(window))
+    if isinstance(pads, str):
+        return pads
     for axis, ((lo, hi), w) in enumerate(zip(pads, window, strict=True)):
         if max(lo, hi) >= w:
             raise ValueError(
@@ -127,12 +84,8 @@ class PoolGeometry(NamedTuple):
         return any(s < w for s, w in zip(self.stride, self.window, strict=True))
 
     def pads(self, spatial: Sequence[int]) -> Pads:
-        if self.padding == "VALID":
-            return ((0, 0),) * self.ndim
-        if self.padding == "SAME":
-            pads = lax.padtype_to_pads(tuple(spatial), self.window, self.stride, "SAME")
-            return tuple((int(lo), int(hi)) for lo, hi in pads)
-        return self.padding
+        ones = (1,) * self.ndim
+        return resolve_padding(self.name, self.padding, spatial, self.window, self.stride, ones)
 
     def check(self, shape: Sequence[int]) -> tuple[Pads, tuple[int, ...]]:
         """The pads and output spatial sizes for an input of ``shape``; raises if it is wrong."""
@@ -166,8 +119,8 @@ class PoolGeometry(NamedTuple):
 
 def pool_geometry(name: str, ndim: int, window: Any, stride: Any, padding: Any) -> PoolGeometry:
     """Validate a pool's hyperparameters; ``stride=None`` means ``stride = window``."""
-    window = _spatial_tuple(name, "window", window, ndim)
-    stride = window if stride is None else _spatial_tuple(name, "stride", stride, ndim)
+    window = spatial_tuple(name, "window", window, ndim)
+    stride = window if stride is None else spatial_tuple(name, "stride", stride, ndim)
     return PoolGeometry(name, window, stride, _check_padding(name, padding, window))
 
 

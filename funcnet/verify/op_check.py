@@ -100,7 +100,6 @@ def _check_case(case: Case, dtype: jnp.dtype, seed: int) -> list[LeafError]:
     # Finite differences, always in float64 whatever dtype the gradient was computed in.
     args64 = tuple(a.astype(jnp.float64) if is_differentiable(a) else a for a in args)
     dy64 = dy.astype(jnp.float64)
-    forward64 = forward
     for i, k in zip(diff, jax.random.split(k_dir, len(args)), strict=False):
         u = _random_like(k, args64[i])
         u = u / jnp.linalg.norm(u)
@@ -108,7 +107,7 @@ def _check_case(case: Case, dtype: jnp.dtype, seed: int) -> list[LeafError]:
 
         def along(t: float, i: int = i, u: jax.Array = u) -> jax.Array:
             moved = (*args64[:i], args64[i] + t * u, *args64[i + 1 :])
-            return jnp.vdot(dy64, forward64(*moved))
+            return jnp.vdot(dy64, forward(*moved))
 
         g = jnp.asarray(g_manual[i], jnp.float64)
         analytic = float(jnp.vdot(g, u))
