@@ -77,6 +77,26 @@ def _random_like(key: jax.Array, x: Any) -> jax.Array:
     return jax.random.normal(key, jnp.shape(x), jnp.result_type(x))
 
 
+def random_cotangent(key: jax.Array, y: Any) -> Any:
+    """A random cotangent for an output pytree (an op may return a tuple, e.g. ``(hs, h_T)``)."""
+    leaves, treedef = jax.tree.flatten(y)
+    keys = jax.random.split(key, len(leaves))
+    return jax.tree.unflatten(
+        treedef, [_random_like(k, a) for k, a in zip(keys, leaves, strict=True)]
+    )
+
+
+def tree_vdot(a: Any, b: Any) -> jax.Array:
+    """``Σ_leaves ⟨a, b⟩``: the pairing of an output pytree with its cotangent."""
+    return sum(jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+
+
+def output_paths(y: Any) -> list[str]:
+    """``"y"`` for a single output, ``"y[0]"``, ``"y[1]"``, ... for a tuple of outputs."""
+    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(y)[0]]
+    return [f"y{p}" for p in paths]
+
+
 def _check_case(case: Case, dtype: jnp.dtype, seed: int) -> list[LeafError]:
     op, tol = case.op, tolerances(dtype)
     k_args, k_dy, k_dir, k_vmap, k_second = jax.random.split(jax.random.key(seed), 5)
@@ -90,8 +110,11 @@ def _check_case(case: Case, dtype: jnp.dtype, seed: int) -> list[LeafError]:
     y_manual, vjp_manual = jax.vjp(op.manual, *args)
     forward = jax.jit(op.forward)
     y_ref = forward(*args)
-    errors.append(leaf_error("forward", "y", y_manual, y_ref, tol.transforms))
-    dy = _random_like(k_dy, y_ref)
+    for path, a, e in zip(
+        output_paths(y_ref), jax.tree.leaves(y_manual), jax.tree.leaves(y_ref), strict=True
+    ):
+        errors.append(leaf_error("forward", path, a, e, tol.transforms))
+    dy = random_cotangent(k_dy, y_ref)
     g_manual = vjp_manual(dy)
     g_ref = jax.jit(lambda xs, d: jax.vjp(op.forward, *xs)[1](d))(args, dy)
     for i in diff:
@@ -99,7 +122,7 @@ def _check_case(case: Case, dtype: jnp.dtype, seed: int) -> list[LeafError]:
 
     # Finite differences, always in float64 whatever dtype the gradient was computed in.
     args64 = tuple(a.astype(jnp.float64) if is_differentiable(a) else a for a in args)
-    dy64 = dy.astype(jnp.float64)
+    dy64 = jax.tree.map(lambda d: d.astype(jnp.float64), dy)
     for i, k in zip(diff, jax.random.split(k_dir, len(args)), strict=False):
         u = _random_like(k, args64[i])
         u = u / jnp.linalg.norm(u)
@@ -107,7 +130,7 @@ def _check_case(case: Case, dtype: jnp.dtype, seed: int) -> list[LeafError]:
 
         def along(t: float, i: int = i, u: jax.Array = u) -> jax.Array:
             moved = (*args64[:i], args64[i] + t * u, *args64[i + 1 :])
-            return jnp.vdot(dy64, forward(*moved))
+            return tree_vdot(dy64, forward(*moved))
 
         g = jnp.asarray(g_manual[i], jnp.float64)
         analytic = float(jnp.vdot(g, u))
@@ -130,9 +153,10 @@ def _check_case(case: Case, dtype: jnp.dtype, seed: int) -> list[LeafError]:
     draws = [args] + [
         draw_args(case.args, k, dtype) for k in jax.random.split(k_vmap, VMAP_DRAWS - 1)
     ]
-    dys = [dy] + [_random_like(k, dy) for k in jax.random.split(k_dy, VMAP_DRAWS - 1)]
+    dys = [dy] + [random_cotangent(k, dy) for k in jax.random.split(k_dy, VMAP_DRAWS - 1)]
     stacked_args = tuple(jnp.stack(column) for column in zip(*draws, strict=True))
-    g_vmap = jax.jit(jax.vmap(manual_vjp(op)))(stacked_args, jnp.stack(dys))
+    stacked_dy = jax.tree.map(lambda *d: jnp.stack(d), *dys)
+    g_vmap = jax.jit(jax.vmap(manual_vjp(op)))(stacked_args, stacked_dy)
     g_each = [g_manual] + [vjp_jit(a, d) for a, d in zip(draws[1:], dys[1:], strict=True)]
     for i in diff:
         expected = jnp.stack([g[i] for g in g_each])
