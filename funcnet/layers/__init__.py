@@ -39,7 +39,7 @@ from funcnet.layers.global_pool import (
     global_max_pool,
     global_max_pool_op,
 )
-from funcnet.layers.pooling import max_pool1d, max_pool1d_op, max_pool2d, max_pool2d_op
+from funcnet.layers.max_pool import max_pool1d, max_pool1d_op, max_pool2d, max_pool2d_op
 from funcnet.layers.smooth_activations import elu, elu_op, gelu, gelu_op, softplus, softplus_op
 from funcnet.layers.softmax import log_softmax, log_softmax_op, softmax, softmax_op
 

@@ -1,4 +1,4 @@
-"""Average pooling over 1 or 2 spatial axes, channels-last (geometry: pooling.py).
+"""Average pooling over 1 or 2 spatial axes, channels-last (geometry: pool_geometry.py).
 
 Shapes: ``x [N, *spatial, C]`` -> ``y [N, *out, C]``. Padding is *not* counted: with ``W_o`` the
 input positions inside window ``o`` (those falling in the padding left out) and ``|W_o|`` their
@@ -30,7 +30,7 @@ from jax import lax
 from funcnet.core.layer import Layer
 from funcnet.core.op import Op, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
-from funcnet.layers.pooling import (
+from funcnet.layers.pool_geometry import (
     Pads,
     PoolGeometry,
     pool_geometry,

@@ -34,7 +34,7 @@ from funcnet.core.layer import (
 )
 from funcnet.core.op import Op, check_backward, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
-from funcnet.layers.pooling import shape_witness
+from funcnet.layers.pool_geometry import shape_witness
 
 
 def _check_pool_input(name: str, shape: tuple[int, ...]) -> None:

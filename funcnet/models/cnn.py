@@ -11,7 +11,7 @@ from funcnet.layers.combinators import serial
 from funcnet.layers.conv import conv1d, conv2d
 from funcnet.layers.dense import dense
 from funcnet.layers.global_pool import flatten
-from funcnet.layers.pooling import max_pool1d, max_pool2d
+from funcnet.layers.max_pool import max_pool1d, max_pool2d
 
 # A small positive bias keeps every relu off its kink where the input is exactly zero (the
 # blank background of an image): there the gradient check's central differences would

@@ -13,15 +13,8 @@ from funcnet.core import registry
 from funcnet.core.op import make_op
 from funcnet.core.registry import Arg
 from funcnet.layers.avg_pool import _avg_pool_op, avg_pool1d, avg_pool2d, avg_pool2d_op
-from funcnet.layers.pooling import (
-    _max_pool_op,
-    max_pool1d,
-    max_pool2d,
-    max_pool2d_op,
-    offset_grid,
-    pool_geometry,
-    spread_windows,
-)
+from funcnet.layers.max_pool import _max_pool_op, max_pool1d, max_pool2d, max_pool2d_op
+from funcnet.layers.pool_geometry import offset_grid, pool_geometry, spread_windows
 from funcnet.verify import VerificationError, check_op
 
 LAYERS = {
