@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-DTYPES = ("float64", "float32")
+DTYPES = ("float64", "float32", "bfloat16", "float16")
 
 
 def _print_json(obj: Any) -> None:
@@ -24,6 +24,12 @@ def _print_json(obj: Any) -> None:
 
 def _err(text: str) -> None:
     print(text, file=sys.stderr)
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -47,9 +53,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from funcnet.train.checkpoint import CheckpointError
     from funcnet.train.job import run
     from funcnet.verify import VerificationError
 
+    if args.resume and args.checkpoint_dir is None:
+        _err("funcnet train: --resume needs --checkpoint-dir.")
+        return 2
     log = _err if args.json else print
     try:
         result = run(
@@ -60,10 +70,16 @@ def cmd_train(args: argparse.Namespace) -> int:
             seed=args.seed,
             progress=not args.no_progress,
             log=log,
+            checkpoint_dir=args.checkpoint_dir,
+            checkpoint_every=args.checkpoint_every,
+            resume=args.resume,
         )
     except VerificationError as e:
         _err(str(e))
         return 1
+    except CheckpointError as e:
+        _err(str(e))
+        return 2
     if args.json:
         _print_json(result)
     else:
@@ -122,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--backward", choices=("manual", "autodiff"), default="manual")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--no-progress", action="store_true")
+    train.add_argument("--checkpoint-dir", help="save checkpoints here (see docs/checkpoints.md)")
+    train.add_argument(
+        "--checkpoint-every", type=_positive_int, default=1, help="epochs between saves"
+    )
+    train.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     train.add_argument("--json", action="store_true")
     train.set_defaults(func=cmd_train)
 

@@ -25,6 +25,9 @@ def test_check_table_and_unknown_op(capsys):
     assert main(["check", "tanh", "--dtype", "float32"]) == 0
     out = capsys.readouterr().out
     assert "tanh" in out and "all ops passed" in out
+    assert main(["check", "dense", "--dtype", "bfloat16", "--dtype", "float16"]) == 0
+    out = capsys.readouterr().out
+    assert "all ops passed (8 cases)" in out  # 4 dense cases × 2 dtypes
     assert main(["check", "nope"]) == 2
     assert "unknown ops ['nope']" in capsys.readouterr().err
 
@@ -68,5 +71,67 @@ def test_bench_json_contract(capsys, name):
 
 
 def test_bench_unknown_name(capsys):
+    from funcnet.bench import benchmark_names
+
     assert main(["bench", "resnet"]) == 2
-    assert "expected benchmark names from ['cnn', 'mlp'], got ['resnet']" in capsys.readouterr().err
+    expected = f"expected benchmark names from {benchmark_names()}, got ['resnet']"
+    assert expected in capsys.readouterr().err
+
+
+def _final_checkpoint(directory):
+    """The leaves and the history (less the timings) of the newest checkpoint in a directory."""
+    import numpy as np
+
+    from funcnet.train import checkpoint
+
+    path = checkpoint.latest(directory)
+    with np.load(path, allow_pickle=False) as npz:
+        leaves = {k: npz[k] for k in npz.files if k != checkpoint.TREE_MEMBER}
+    history = checkpoint.read_metadata(path)["history"]
+    return leaves, [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+
+def test_train_resumes_from_a_checkpoint_bit_identically(capsys, monkeypatch, tmp_path):
+    from funcnet.train import checkpoint
+
+    argv = ["train", "--dataset", "xor", "--json", "--no-progress"]
+    whole_dir = ["--checkpoint-dir", str(tmp_path / "whole")]
+    parts_dir = ["--checkpoint-dir", str(tmp_path / "parts")]
+    _, whole = _json(capsys, [*argv, "--epochs", "3", *whole_dir])
+
+    class KilledError(Exception):
+        pass
+
+    save_step = checkpoint.save_step
+
+    def save_then_die(directory, step, *args, **kwargs):
+        save_step(directory, step, *args, **kwargs)
+        raise KilledError  # the process dies right after its first checkpoint
+
+    monkeypatch.setattr(checkpoint, "save_step", save_then_die)
+    with pytest.raises(KilledError):
+        main([*argv, "--epochs", "3", *parts_dir])
+    monkeypatch.setattr(checkpoint, "save_step", save_step)
+    capsys.readouterr()
+    code, resumed = _json(capsys, [*argv, "--epochs", "3", *parts_dir, "--resume"])
+    assert code == 0 and resumed["resumed_from_epoch"] == 1 and whole["resumed_from_epoch"] == 0
+    assert resumed["test_loss"] == whole["test_loss"]
+    (a, history_a), (b, history_b) = (
+        _final_checkpoint(tmp_path / "whole"),
+        _final_checkpoint(tmp_path / "parts"),
+    )
+    assert history_a == history_b and len(history_a) == 3
+    assert a.keys() == b.keys() and len(a) > 4
+    for name in a:
+        assert a[name].dtype == b[name].dtype and (a[name] == b[name]).all(), name
+
+    # A finished run can be extended (on the schedule of the new --epochs).
+    code, more = _json(capsys, [*argv, "--epochs", "4", *parts_dir, "--resume"])
+    assert code == 0 and more["resumed_from_epoch"] == 3
+    assert more["history"][:3] == resumed["history"] and len(more["history"]) == 4
+
+    # Misuse is reported before any work: exit status 2 and a message.
+    assert main([*argv, "--epochs", "3", *parts_dir]) == 2  # would mix two runs
+    assert "expected a checkpoint_dir without checkpoints" in capsys.readouterr().err
+    assert main([*argv, "--resume"]) == 2
+    assert "--resume needs --checkpoint-dir" in capsys.readouterr().err

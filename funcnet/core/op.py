@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import jax
+from jax.custom_derivatives import SymbolicZero
 
 Backward = Literal["manual", "autodiff"]
 BACKWARDS: tuple[str, ...] = ("manual", "autodiff")
@@ -45,6 +46,7 @@ class Op:
       fwd: ``(*args) -> (y, residuals)``.
       bwd: ``(residuals, dy) -> tuple of cotangents``, one per argument.
       manual: ``forward``'s values with ``bwd`` as its VJP (``jax.custom_vjp``).
+      unused_outputs: ``bwd`` receives ``None`` for an output nothing differentiates.
     """
 
     name: str
@@ -52,6 +54,7 @@ class Op:
     fwd: Callable[..., tuple[Any, Any]]
     bwd: Callable[[Any, Any], tuple[Any, ...]]
     manual: Callable[..., Any]
+    unused_outputs: bool = False
 
     def __call__(self, *args: Any, backward: Backward = "manual") -> Any:
         """Apply the op, differentiated by the hand-written backward or by JAX autodiff."""
@@ -60,7 +63,7 @@ class Op:
 
     def with_bwd(self, bwd: Callable[[Any, Any], tuple[Any, ...]]) -> Op:
         """The same op with another backward (used to test that the verifier catches bugs)."""
-        return make_op(self.name, self.forward, self.fwd, bwd)
+        return make_op(self.name, self.forward, self.fwd, bwd, unused_outputs=self.unused_outputs)
 
     def renamed(self, name: str) -> Op:
         """The same op under another name (a copy registered elsewhere, a planted bug)."""
@@ -72,8 +75,32 @@ def make_op(
     forward: Callable[..., Any],
     fwd: Callable[..., tuple[Any, Any]],
     bwd: Callable[[Any, Any], tuple[Any, ...]],
+    *,
+    unused_outputs: bool = False,
 ) -> Op:
-    """Bind ``fwd``/``bwd`` with ``jax.custom_vjp`` and return the :class:`Op`."""
+    """Bind ``fwd``/``bwd`` with ``jax.custom_vjp`` and return the :class:`Op`.
+
+    With ``unused_outputs=True`` (for ops with several outputs, e.g. batch norm's
+    ``(y, μ, σ²)``), an output whose cotangent is known to be zero — nothing downstream
+    differentiates it, as under ``lax.stop_gradient`` — reaches ``bwd`` as ``None`` rather than
+    as an array of zeros, so its terms are skipped instead of computed as ``0·(…)``, which XLA
+    may not drop (``0·x`` is not 0 for ``x = inf``).
+    """
     manual = jax.custom_vjp(forward)
-    manual.defvjp(fwd, bwd)
-    return Op(name=name, forward=forward, fwd=fwd, bwd=bwd, manual=manual)
+    if unused_outputs:
+
+        def fwd_values(*primals):
+            return fwd(*(p.value for p in primals))
+
+        def bwd_known_zeros(res, cotangents):
+            zero = lambda c: None if isinstance(c, SymbolicZero) else c  # noqa: E731
+            return bwd(res, jax.tree.map(zero, cotangents, is_leaf=_is_symbolic_zero))
+
+        manual.defvjp(fwd_values, bwd_known_zeros, symbolic_zeros=True)
+    else:
+        manual.defvjp(fwd, bwd)
+    return Op(name, forward, fwd, bwd, manual, unused_outputs)
+
+
+def _is_symbolic_zero(c: Any) -> bool:
+    return isinstance(c, SymbolicZero)

@@ -2,17 +2,31 @@
 
 from funcnet.data.bundled import digits, iris
 from funcnet.data.dataset import Dataset, batches, make_dataset, num_batches
+from funcnet.data.docstrings import (
+    DEFAULT_MODULES,
+    Vocab,
+    build_vocab,
+    encode,
+    stdlib_docstrings,
+    word_tokens,
+)
 from funcnet.data.mnist1d import mnist1d
 from funcnet.data.toy import and_, xor
 
 __all__ = [
+    "DEFAULT_MODULES",
     "Dataset",
+    "Vocab",
     "and_",
     "batches",
+    "build_vocab",
     "digits",
+    "encode",
     "iris",
     "make_dataset",
     "mnist1d",
     "num_batches",
+    "stdlib_docstrings",
+    "word_tokens",
     "xor",
 ]

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from funcnet.core.layer import Layer, check_positive_int
 from funcnet.initializers import constant
 from funcnet.layers.activations import relu
+from funcnet.layers.batch_norm import batch_norm as batch_norm_layer
 from funcnet.layers.combinators import serial
 from funcnet.layers.conv import conv1d, conv2d
 from funcnet.layers.dense import dense
@@ -26,6 +27,7 @@ def cnn(
     channels: Sequence[int] = (32, 64),
     kernel_size: int = 3,
     hidden: int = 128,
+    batch_norm: bool = False,
 ) -> Layer:
     """``[conv → relu → max-pool 2] × len(channels) → flatten → dense(hidden) → relu → dense``.
 
@@ -35,6 +37,9 @@ def cnn(
       channels: output channels of each convolution block.
       kernel_size: the convolutions' window (SAME padding, stride 1).
       hidden: width of the hidden dense layer.
+      batch_norm: put a :func:`~funcnet.layers.batch_norm` (over the channels) after each
+        convolution and after the hidden dense layer, before the relu; those layers then have
+        no bias (the normalisation removes it).
     """
     if spatial_dims not in (1, 2):
         raise ValueError(f"cnn: expected spatial_dims 1 or 2, got {spatial_dims!r}.")
@@ -45,5 +50,14 @@ def cnn(
     conv, pool = (conv1d, max_pool1d) if spatial_dims == 1 else (conv2d, max_pool2d)
     layers: list[Layer] = []
     for c in channels:
-        layers += [conv(c, kernel_size, b_init=CONV_BIAS_INIT), relu(), pool(2)]
-    return serial(*layers, flatten(), dense(hidden), relu(), dense(outputs))
+        if batch_norm:
+            layers += [conv(c, kernel_size, use_bias=False), batch_norm_layer()]
+        else:
+            layers.append(conv(c, kernel_size, b_init=CONV_BIAS_INIT))
+        layers += [relu(), pool(2)]
+    layers.append(flatten())
+    if batch_norm:
+        layers += [dense(hidden, use_bias=False), batch_norm_layer()]
+    else:
+        layers.append(dense(hidden))
+    return serial(*layers, relu(), dense(outputs))

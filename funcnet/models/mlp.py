@@ -8,6 +8,7 @@ import jax.numpy as jnp
 
 from funcnet.core.layer import Layer, check_positive_int
 from funcnet.layers.activations import relu
+from funcnet.layers.batch_norm import batch_norm as batch_norm_layer
 from funcnet.layers.combinators import serial
 from funcnet.layers.dense import dense
 
@@ -17,6 +18,7 @@ def mlp(
     outputs: int,
     *,
     activation: Callable[[], Layer] | None = None,
+    batch_norm: bool = False,
     dtype: jnp.dtype = jnp.float32,
 ) -> Layer:
     """``dense(h1) → act → … → dense(h_k) → act → dense(outputs)``; the output is logits.
@@ -25,6 +27,8 @@ def mlp(
       hidden: widths of the hidden layers (may be empty: a linear model).
       outputs: width of the output layer.
       activation: a layer factory (``relu`` by default).
+      batch_norm: put a :func:`~funcnet.layers.batch_norm` between each hidden dense layer and
+        its activation; those dense layers then have no bias (the normalisation removes it).
       dtype: parameter dtype.
 
     Shapes:
@@ -36,5 +40,9 @@ def mlp(
     check_positive_int("mlp", "outputs", outputs)
     layers: list[Layer] = []
     for width in hidden:
-        layers += [dense(width, dtype=dtype), activation()]
+        if batch_norm:
+            layers += [dense(width, use_bias=False, dtype=dtype), batch_norm_layer(dtype=dtype)]
+        else:
+            layers.append(dense(width, dtype=dtype))
+        layers.append(activation())
     return serial(*layers, dense(outputs, dtype=dtype))

@@ -19,7 +19,8 @@ from funcnet.data.dataset import Dataset
 from funcnet.layers.activations import relu, tanh
 from funcnet.losses import softmax_cross_entropy_with_integer_labels
 from funcnet.models import cnn, mlp
-from funcnet.train.fit import fit
+from funcnet.models.rnn import gru_classifier
+from funcnet.train.fit import check_checkpoint_options, fit
 from funcnet.verify import Report, verify_model
 
 GRAD_CHECK_EXAMPLES = 16
@@ -34,6 +35,7 @@ class Recipe(NamedTuple):
     activation: str = "relu"  # a name in ACTIVATIONS (MLP)
     channels: tuple[int, ...] = ()  # convolution blocks (CNN)
     kernel_size: int = 3  # (CNN)
+    clip_norm: float | None = None  # gradients clipped to this global norm first (recurrent)
 
 
 # The truth tables use tanh: with zero-initialised biases the input (0, 0) puts every hidden
@@ -53,6 +55,9 @@ RECIPES: dict[tuple[str, str], Recipe] = {
         channels=(64, 64, 64),
         kernel_size=5,
     ),
+    ("mnist1d", "gru"): Recipe(
+        (64,), 1e-2, epochs=30, batch_size=64, weight_decay=1e-4, clip_norm=1.0
+    ),
     ("iris", "mlp"): Recipe((32,), learning_rate=1e-2, epochs=100, batch_size=16),
     ("xor", "mlp"): Recipe((8,), 5e-2, epochs=300, batch_size=4, activation="tanh"),
     ("and", "mlp"): Recipe((8,), 5e-2, epochs=300, batch_size=4, activation="tanh"),
@@ -60,8 +65,10 @@ RECIPES: dict[tuple[str, str], Recipe] = {
 DATASETS = tuple(dict.fromkeys(d for d, _ in RECIPES))
 MODELS = tuple(dict.fromkeys(m for _, m in RECIPES))
 ACTIVATIONS = {"relu": relu, "tanh": tanh}
-# The convolutional models see the examples as sequences or images with one channel.
-CNN_INPUT_SHAPES = {"digits": (8, 8, 1), "mnist1d": (40, 1)}
+# The convolutional and recurrent models see the examples as sequences or images with one
+# channel (one feature per time step).
+INPUT_SHAPES = {"digits": (8, 8, 1), "mnist1d": (40, 1)}
+RECURRENT_MODELS = {"gru": gru_classifier}
 
 
 def load(dataset: str) -> tuple[Dataset, Dataset]:
@@ -91,12 +98,17 @@ def recipe_for(dataset: str, model: str) -> Recipe:
 
 
 def optimizer(recipe: Recipe, epochs: int, examples: int) -> optax.GradientTransformation:
-    """Adam (AdamW with weight decay) with a cosine decay of the learning rate over the run."""
+    """Adam (AdamW with weight decay) with a cosine decay of the learning rate over the run,
+    after clipping by global norm where the recipe asks for it."""
     steps = epochs * (examples // min(recipe.batch_size, examples))
     schedule = optax.cosine_decay_schedule(recipe.learning_rate, max(steps, 1))
     if recipe.weight_decay > 0:
-        return optax.adamw(schedule, weight_decay=recipe.weight_decay)
-    return optax.adam(schedule)
+        adam = optax.adamw(schedule, weight_decay=recipe.weight_decay)
+    else:
+        adam = optax.adam(schedule)
+    if recipe.clip_norm is None:
+        return adam
+    return optax.chain(optax.clip_by_global_norm(recipe.clip_norm), adam)
 
 
 def build(dataset: str, model: str, recipe: Recipe, train: Dataset, test: Dataset):
@@ -105,9 +117,12 @@ def build(dataset: str, model: str, recipe: Recipe, train: Dataset, test: Datase
     if model == "mlp":
         net = mlp(recipe.hidden, num_classes, activation=ACTIVATIONS[recipe.activation])
         return net, train, test
-    shape = CNN_INPUT_SHAPES[dataset]
-    net = cnn(len(shape) - 1, num_classes, channels=recipe.channels,
-              kernel_size=recipe.kernel_size, hidden=recipe.hidden[0])  # fmt: skip
+    shape = INPUT_SHAPES[dataset]
+    if model in RECURRENT_MODELS:
+        net = RECURRENT_MODELS[model](recipe.hidden[0], num_classes)
+    else:
+        net = cnn(len(shape) - 1, num_classes, channels=recipe.channels,
+                  kernel_size=recipe.kernel_size, hidden=recipe.hidden[0])  # fmt: skip
     reshape = lambda d: Dataset(d.x.reshape(-1, *shape), d.y)  # noqa: E731
     return net, reshape(train), reshape(test)
 
@@ -121,14 +136,23 @@ def run(
     seed: int = 0,
     progress: bool = True,
     log: Any = None,
+    checkpoint_dir: str | None = None,
+    checkpoint_every: int = 1,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Verify the model's manual gradients on a few training examples, then train and test.
+
+    ``checkpoint_dir``, ``checkpoint_every`` and ``resume`` are :func:`fit`'s. The learning
+    rate schedule spans ``epochs``: a resumed run matches an uninterrupted one bit for bit when
+    ``epochs`` is the same for both parts, and continues on the new schedule otherwise.
 
     Raises:
       funcnet.verify.VerificationError: the manual gradients disagree with autodiff or finite
         differences (training does not start).
+      funcnet.train.checkpoint.CheckpointError: see :func:`fit`.
     """
     check_backward(backward, "funcnet train")
+    check_checkpoint_options(checkpoint_dir, resume, checkpoint_every)
     recipe = recipe_for(dataset, model)
     epochs = recipe.epochs if epochs is None else epochs
     net, train, test = build(dataset, model, recipe, *load(dataset))
@@ -157,6 +181,9 @@ def run(
         eval_data=test,
         backward=backward,
         progress=progress,
+        checkpoint_dir=checkpoint_dir,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
     )
     train_seconds = time.perf_counter() - start
     last = result.history[-1] if result.history else {}
@@ -177,5 +204,6 @@ def run(
         "grad_check_max_rel_err_fd": check.max_rel_err("finite_differences"),
         "grad_check_passed": check.passed,
         "history": result.history,
+        "resumed_from_epoch": result.resumed_from_epoch,
         "parameter_count": int(sum(np.size(p) for p in jax.tree.leaves(result.params))),
     }

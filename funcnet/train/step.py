@@ -1,7 +1,9 @@
-"""Compiled training and evaluation steps, and per-example gradients.
+"""Compiled training and evaluation steps, on one device or data parallel over a mesh.
 
 ``backward`` is closed over, never a runtime argument: a step built for the manual backward
-can never reuse a trace made for autodiff, or the other way round.
+can never reuse a trace made for autodiff, or the other way round. With ``mesh`` (see
+:mod:`funcnet.train.sharding`) the same step is compiled as one SPMD program over the mesh's
+``"data"`` axis; docs/distributed.md.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import optax
+from jax.sharding import Mesh
 
 from funcnet.core.layer import Layer
 from funcnet.core.op import Backward, Op, check_backward
+from funcnet.train.sharding import jit_data_parallel
 
 Batch = tuple[Any, Any]
 Metrics = dict[str, jax.Array]
@@ -29,13 +33,30 @@ def batch_metrics(loss_value: jax.Array, y: jax.Array, t: jax.Array) -> Metrics:
     return metrics
 
 
-def _loss_fn(model: Layer, loss: Op, backward: Backward, train: bool) -> Callable[..., Any]:
+def batch_loss_fn(model: Layer, loss: Op, backward: Backward, train: bool) -> Callable[..., Any]:
+    """``(params, state, batch, key) -> (loss, (new_state, y))``, ready for ``jax.grad``."""
+
     def fn(params, state, batch, key):
         x, t = batch
         y, new_state = model.apply(params, state, x, key=key, train=train, backward=backward)
         return loss(y, t, backward=backward), (new_state, y)
 
     return fn
+
+
+def check_loss_scale(loss_scale: Any) -> None:
+    """Raise unless ``loss_scale`` is ``None`` or a positive finite number."""
+    if loss_scale is None:
+        return
+    if (
+        isinstance(loss_scale, bool)
+        or not isinstance(loss_scale, (int, float))
+        or not 0 < loss_scale < float("inf")
+    ):
+        raise ValueError(
+            f"make_train_step: expected loss_scale to be None or a positive finite number, "
+            f"got {loss_scale!r}."
+        )
 
 
 def make_train_step(
@@ -45,6 +66,8 @@ def make_train_step(
     *,
     backward: Backward = "manual",
     donate: bool = True,
+    mesh: Mesh | None = None,
+    loss_scale: float | None = None,
 ) -> TrainStep:
     """A jitted, pure ``(params, state, opt_state, batch, key) -> (params, state, opt_state,
     metrics)``.
@@ -52,6 +75,18 @@ def make_train_step(
     Gradients come from the ops' hand-written backward passes (``backward="manual"``) or from
     JAX autodiff of their reference forwards (``"autodiff"``). ``params``, ``state`` and
     ``opt_state`` are donated: do not use the arrays passed in after the call.
+
+    With a ``mesh`` (a :class:`jax.sharding.Mesh` with a ``"data"`` axis, e.g.
+    :func:`~funcnet.train.sharding.data_mesh`) the batch is split over the ``"data"`` devices
+    and everything else is replicated; the gradients are all-reduced by XLA. The batch size
+    must be divisible by the number of ``"data"`` devices (a ValueError otherwise). Place
+    params, state and opt_state with :func:`~funcnet.train.sharding.replicate` once, before
+    the first step, so that no step has to copy them onto the mesh.
+
+    ``loss_scale=S`` differentiates ``S·loss`` and divides the gradients by ``S`` before the
+    optimizer sees them: with float16 compute (funcnet/train/precision.py) it keeps small
+    cotangents from underflowing. Wrap the optimizer in ``optax.apply_if_finite`` to skip the
+    steps where ``S`` made them overflow. The reported loss is unscaled.
 
     Examples:
       >>> import jax, jax.numpy as jnp, optax
@@ -66,7 +101,21 @@ def make_train_step(
       ['grad_norm', 'loss']
     """
     check_backward(backward, "make_train_step")
-    grad_fn = jax.value_and_grad(_loss_fn(model, loss, backward, train=True), has_aux=True)
+    check_loss_scale(loss_scale)
+    loss_fn = batch_loss_fn(model, loss, backward, train=True)
+    if loss_scale is None:
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+    else:
+
+        def scaled_loss(params, state, batch, key):
+            value, aux = loss_fn(params, state, batch, key)
+            return value * loss_scale, (value, aux)
+
+        def grad_fn(params, state, batch, key):
+            (_, (value, aux)), grads = jax.value_and_grad(scaled_loss, has_aux=True)(
+                params, state, batch, key
+            )
+            return (value, aux), jax.tree.map(lambda g: g / loss_scale, grads)
 
     def step(params, state, opt_state, batch, key):
         (loss_value, (state, y)), grads = grad_fn(params, state, batch, key)
@@ -76,37 +125,26 @@ def make_train_step(
         metrics["grad_norm"] = optax.tree.norm(grads)
         return params, state, opt_state, metrics
 
-    return jax.jit(step, donate_argnums=(0, 1, 2) if donate else ())
+    donate_argnums = (0, 1, 2) if donate else ()
+    if mesh is None:
+        return jax.jit(step, donate_argnums=donate_argnums)
+    return jit_data_parallel(
+        step, mesh, num_args=5, batch_argnum=3, donate_argnums=donate_argnums,
+        where="make_train_step",
+    )  # fmt: skip
 
 
-def make_eval_step(model: Layer, loss: Op) -> Callable[[Any, Any, Batch], Metrics]:
-    """A jitted ``(params, state, batch) -> metrics`` in evaluation mode (``train=False``)."""
+def make_eval_step(
+    model: Layer, loss: Op, *, mesh: Mesh | None = None
+) -> Callable[[Any, Any, Batch], Metrics]:
+    """A jitted ``(params, state, batch) -> metrics`` in evaluation mode (``train=False``);
+    data parallel over ``mesh`` as in :func:`make_train_step`."""
 
     def step(params, state, batch):
         x, t = batch
         y, _ = model.apply(params, state, x, train=False)
         return batch_metrics(loss(y, t), y, t)
 
-    return jax.jit(step)
-
-
-def per_example_grads(
-    model: Layer, loss: Op, *, backward: Backward = "manual", train: bool = True
-) -> Callable[[Any, Any, Batch, Any], Any]:
-    """A jitted ``(params, state, batch, key) -> grads`` with a leading batch axis on each leaf.
-
-    Each example's gradient is the gradient of the loss on a batch of that one example, computed
-    by ``jax.vmap`` over the examples of the hand-written (or autodiff) backward. The same key
-    is used for every example.
-    """
-    check_backward(backward, "per_example_grads")
-    loss_fn = _loss_fn(model, loss, backward, train)
-
-    def one(params, state, x, t, key):
-        return jax.grad(lambda p: loss_fn(p, state, (x[None], t[None]), key)[0])(params)
-
-    def grads(params, state, batch, key):
-        x, t = batch
-        return jax.vmap(one, in_axes=(None, None, 0, 0, None))(params, state, x, t, key)
-
-    return jax.jit(grads)
+    if mesh is None:
+        return jax.jit(step)
+    return jit_data_parallel(step, mesh, num_args=3, batch_argnum=2, where="make_eval_step")

@@ -16,18 +16,9 @@ import jax.numpy as jnp
 
 from funcnet.core.layer import Layer
 from funcnet.core.op import Op
-from funcnet.verify.op_check import central_difference, directional_error
+from funcnet.verify.op_check import central_difference, directional_error, to_float64
 from funcnet.verify.report import CaseReport, LeafError, Report, leaf_error
 from funcnet.verify.tolerances import FD_STEP, tolerances
-
-
-def _to_float64(tree: Any) -> Any:
-    def cast(x: Any) -> Any:
-        if x is None or not jnp.issubdtype(jnp.result_type(x), jnp.floating):
-            return x
-        return jnp.asarray(x, jnp.float64)
-
-    return jax.tree.map(cast, tree)
 
 
 def model_loss(model: Layer, loss: Op, *, key: jax.Array | None = None, train: bool = False) -> Any:
@@ -42,7 +33,7 @@ def model_loss(model: Layer, loss: Op, *, key: jax.Array | None = None, train: b
 
 def _check_model(model, params, state, batch, loss, key, train, seed) -> list[LeafError]:
     tol = tolerances(jnp.float64)
-    params, state, (x, t) = _to_float64(params), _to_float64(state), _to_float64(batch)
+    params, state, (x, t) = to_float64(params), to_float64(state), to_float64(batch)
     fn = model_loss(model, loss, key=key, train=train)
     grad = {b: jax.jit(jax.value_and_grad(partial(fn, backward=b))) for b in ("manual", "autodiff")}
     loss_manual, g_manual = grad["manual"](params, state, x, t)

@@ -11,6 +11,14 @@ With ``eps`` the machine epsilon of the dtype:
   ``eps64^(2/3)`` times the curvature; ``1e-6`` leaves room for curvature. A gradient computed
   in a lower precision is held to that precision's own tolerance instead, if larger.
 
+Low precision (bfloat16, float16) changes two things. The manual gradient is compared with
+autodiff of the reference *in float64* at the same (low-precision) inputs, so the error
+reported is the manual backward's own rounding error against an exact oracle. And a
+directional derivative ``⟨g, u⟩`` is judged relative to ``‖g‖`` rather than to itself:
+``|⟨g, u⟩| ≈ ‖g‖/√n`` for a random unit ``u``, and a normwise error of ``δ`` in ``g`` moves it
+by about ``δ‖g‖/√n`` — comparable to the value itself once ``δ`` is a few percent, so the
+usual relative measure would fail correct bf16 backward passes at random.
+
 All errors are normwise: ``max|a − b| / max|b|`` over the leaf (elementwise relative errors
 are meaningless where the reference is near zero).
 """
@@ -29,6 +37,12 @@ class Tolerances(NamedTuple):
     autodiff: float  # manual vs jax.vjp of the reference forward
     finite_differences: float  # directional derivative vs central differences in float64
     transforms: float  # eager vs jit vs vmap of the manual backward
+    fd_floor: float  # the finite-difference error's denominator is at least fd_floor·‖g‖
+
+
+def is_low_precision(dtype: jnp.dtype) -> bool:
+    """Floating types narrower than float32 (bfloat16, float16)."""
+    return jnp.finfo(dtype).bits < 32
 
 
 def tolerances(dtype: jnp.dtype) -> Tolerances:
@@ -37,4 +51,9 @@ def tolerances(dtype: jnp.dtype) -> Tolerances:
     if not jnp.issubdtype(dtype, jnp.floating):
         raise ValueError(f"verify: expected a floating-point dtype, got {dtype}.")
     rtol = float(jnp.finfo(dtype).eps) ** (2 / 3)
-    return Tolerances(autodiff=rtol, finite_differences=max(rtol, FD_RTOL_FLOAT64), transforms=rtol)
+    return Tolerances(
+        autodiff=rtol,
+        finite_differences=max(rtol, FD_RTOL_FLOAT64),
+        transforms=rtol,
+        fd_floor=1.0 if is_low_precision(dtype) else 1e-3,
+    )

@@ -6,10 +6,12 @@ import optax
 import pytest
 
 from funcnet.data import xor
+from funcnet.data.dataset import make_dataset
 from funcnet.layers.activations import tanh
 from funcnet.losses import softmax_cross_entropy_with_integer_labels
 from funcnet.models import mlp
-from funcnet.train import fit
+from funcnet.train import checkpoint, fit
+from funcnet.train.checkpoint import CheckpointError
 from funcnet.train.job import run
 
 
@@ -67,3 +69,79 @@ def test_cnn_is_offered_only_where_a_recipe_exists():
     message = r"expected a model in \['mlp'\] for dataset 'iris', got 'cnn'"
     with pytest.raises(ValueError, match=message):
         run("iris", "cnn")
+
+
+def _resume_setup():
+    rng = np.random.default_rng(0)
+    data = make_dataset(rng.normal(size=(24, 4)).astype(np.float32),
+                        rng.integers(0, 3, 24).astype(np.int32))  # fmt: skip
+    model = mlp((16,), 3)
+    _, params, state = model.init(jax.random.key(0), (8, 4))
+    # A schedule over the whole run: resuming must restore the optimizer's step count too.
+    opt = optax.adam(optax.cosine_decay_schedule(0.05, 9))
+
+    def go(epochs, batch_size=8, **kw):
+        return fit(model, softmax_cross_entropy_with_integer_labels(), opt, params, state, data,
+                   key=jax.random.key(1), epochs=epochs, batch_size=batch_size, eval_data=data,
+                   progress=False, **kw)  # fmt: skip
+
+    return go
+
+
+def _assert_same_bits(a, b):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        assert x.dtype == y.dtype
+        np.testing.assert_array_equal(x, y)
+
+
+def _without_seconds(history):
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+
+def test_interrupted_and_resumed_fit_ends_bit_identical(tmp_path):
+    go = _resume_setup()
+    whole = go(3, checkpoint_dir=tmp_path / "whole")
+    first = go(1, checkpoint_dir=tmp_path / "parts")  # then the process "dies"
+    assert first.resumed_from_epoch == 0 and len(first.history) == 1
+    resumed = go(3, checkpoint_dir=tmp_path / "parts", resume=True)
+    assert resumed.resumed_from_epoch == 1
+    _assert_same_bits((whole.params, whole.opt_state), (resumed.params, resumed.opt_state))
+    assert _without_seconds(resumed.history) == _without_seconds(whole.history)
+    assert resumed.history[0]["seconds"] == first.history[0]["seconds"]  # restored, not rerun
+    # The newest checkpoints of both runs hold the same bits, and steps 3, 6, 9 were kept.
+    assert [s for s, _ in checkpoint.checkpoints(tmp_path / "whole")] == [3, 6, 9]
+    template = {"params": whole.params, "state": whole.state, "opt_state": whole.opt_state,
+                "key": jax.random.key(0)}  # fmt: skip
+    a, _ = checkpoint.restore(checkpoint.latest(tmp_path / "whole"), template)
+    b, _ = checkpoint.restore(checkpoint.latest(tmp_path / "parts"), template)
+    _assert_same_bits(a["params"], b["params"])
+    assert np.array_equal(jax.random.key_data(a["key"]), jax.random.key_data(b["key"]))
+
+
+def test_resume_without_a_checkpoint_starts_afresh(tmp_path):
+    go = _resume_setup()
+    plain = go(2)
+    resumed = go(2, checkpoint_dir=tmp_path, resume=True, checkpoint_every=5, keep_checkpoints=None)
+    assert resumed.resumed_from_epoch == 0
+    _assert_same_bits(plain.params, resumed.params)
+    assert [s for s, _ in checkpoint.checkpoints(tmp_path)] == [6]  # the last epoch always saves
+
+
+def test_checkpoint_misuse_is_reported(tmp_path):
+    go = _resume_setup()
+    go(1, checkpoint_dir=tmp_path)
+    with pytest.raises(CheckpointError, match="expected a checkpoint_dir without checkpoints"):
+        go(2, checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="fit: expected a checkpoint_dir to resume from"):
+        go(2, resume=True)
+    with pytest.raises(ValueError, match="fit: expected checkpoint_every to be a positive"):
+        go(2, checkpoint_dir=tmp_path, checkpoint_every=0)
+    model = mlp((16,), 3)  # another model: the template does not match the saved tree
+    _, params, state = model.init(jax.random.key(0), (8, 5))
+    data = make_dataset(np.zeros((24, 5), np.float32), np.zeros(24, np.int32))
+    with pytest.raises(CheckpointError, match=r"expected shape \(5, 16\), got \(4, 16\)"):
+        fit(model, softmax_cross_entropy_with_integer_labels(), optax.adam(0.1), params, state,
+            data, key=jax.random.key(1), epochs=2, batch_size=8, progress=False,
+            checkpoint_dir=tmp_path, resume=True)  # fmt: skip
+    with pytest.raises(CheckpointError, match=r"expected a run with \{'batch_size': 4"):
+        go(2, batch_size=4, checkpoint_dir=tmp_path, resume=True)

@@ -1,4 +1,4 @@
-"""The jitted training step and per-example gradients."""
+"""The jitted training step."""
 
 import jax
 import jax.numpy as jnp
@@ -8,7 +8,7 @@ import pytest
 
 from funcnet.losses import softmax_cross_entropy_with_integer_labels
 from funcnet.models import mlp
-from funcnet.train import make_train_step, per_example_grads
+from funcnet.train import make_train_step
 
 LOSS = softmax_cross_entropy_with_integer_labels()
 
@@ -59,26 +59,7 @@ def test_step_donates_its_buffers():
     assert w.is_deleted()
 
 
-def test_per_example_grads_match_a_loop_and_average_to_the_batch_grad():
-    model, params, state, (x, t) = _setup(batch=6)
-    grads = per_example_grads(model, LOSS)(params, state, (x, t), None)
-    assert grads[0].w.shape == (6, 5, 16)
-
-    def loss_of(p, xb, tb):
-        return LOSS(model.apply(p, state, xb)[0], tb)
-
-    for i in (0, 5):
-        single = jax.grad(loss_of)(params, x[i : i + 1], t[i : i + 1])
-        np.testing.assert_allclose(grads[2].w[i], single[2].w, rtol=1e-5, atol=1e-6)
-    full = jax.grad(loss_of)(params, x, t)
-    np.testing.assert_allclose(grads[0].w.mean(0), full[0].w, rtol=1e-4, atol=1e-6)
-    auto = per_example_grads(model, LOSS, backward="autodiff")(params, state, (x, t), None)
-    np.testing.assert_allclose(auto[0].w, grads[0].w, rtol=1e-5, atol=1e-6)
-
-
 def test_bad_backward_is_rejected_when_building():
     model, *_ = _setup()
     with pytest.raises(ValueError, match="make_train_step: expected backward"):
         make_train_step(model, LOSS, optax.sgd(0.1), backward="Manual")
-    with pytest.raises(ValueError, match="per_example_grads: expected backward"):
-        per_example_grads(model, LOSS, backward=None)

@@ -1,0 +1,52 @@
+"""Casting between floating dtypes: ``y = x`` rounded to ``dtype`` (the mixed-precision boundary).
+
+The Jacobian of a cast is the identity (rounding has derivative one almost everywhere), so the
+VJP casts the cotangent back: ``dx = dy`` in ``x``'s dtype. Residual: an empty array recording
+``x``'s dtype. Mixed precision (funcnet/train/precision.py) puts casts at a model's boundary.
+
+The sample cases cast *up* (to float64): a down-cast rounds, and central differences of a
+rounded function measure the rounding, not the derivative.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+
+from funcnet.core.op import Op, make_op
+from funcnet.core.registry import Arg, Case, add_cases, op_factory
+
+
+def _floating(dtype: Any) -> jnp.dtype:
+    dtype = jnp.dtype(dtype)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(f"cast: expected a floating-point dtype, got {dtype}.")
+    return dtype
+
+
+@op_factory("cast")
+def cast_op(dtype: Any) -> Op:
+    """The op ``x -> x.astype(dtype)`` for floating ``x``."""
+    dtype = _floating(dtype)
+
+    def forward(x):
+        return x.astype(dtype)
+
+    def fwd(x):
+        return forward(x), jnp.zeros((0,), x.dtype)
+
+    def bwd(witness, dy):
+        # dx = dy, in x's dtype
+        return (dy.astype(witness.dtype),)
+
+    return make_op("cast", forward, fwd, bwd)
+
+
+def _cases() -> list[Case]:
+    return [
+        Case("to_float64", cast_op(jnp.float64), (Arg((3, 4)),), second_order=True),
+    ]
+
+
+add_cases("cast", _cases)

@@ -1,0 +1,92 @@
+"""Standardising over a set of axes, and its closed-form VJP (shared by the norm layers).
+
+Over the ``N`` elements of each slice reduced by ``axes``::
+
+    μ = mean(x)    σ² = mean((x − μ)²)    s = σ⁻¹ = rsqrt(σ² + ε)    x̂ = (x − μ)·s
+
+and, for a cotangent ``g = ∂L/∂x̂``, the VJP through ``μ`` and ``σ²`` collapses to::
+
+    dx = s·(g − mean(g) − x̂·mean(g·x̂))    =  (1/N)·s·(N·g − Σg − x̂·Σ(g·x̂))
+
+which needs only ``x̂`` and ``s``. The variance is the two-pass ``mean((x − μ)²)`` (never the
+cancelling ``E[x²] − μ²``) and ``rsqrt(σ² + ε)`` is finite even for a constant slice.
+Derivation: docs/normalization.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+
+def resolve_axes(name: str, axis: int | Sequence[int], rank: int) -> tuple[int, ...]:
+    """``axis`` (an int or a sequence of distinct ints, negatives allowed) as sorted axes."""
+    axes = (axis,) if isinstance(axis, int) and not isinstance(axis, bool) else tuple(axis)
+    if any(isinstance(a, bool) or not isinstance(a, int) for a in axes) or not axes:
+        raise ValueError(f"{name}: expected axis to be an int or a tuple of ints, got {axis!r}.")
+    if any(not -rank <= a < rank for a in axes):
+        raise ValueError(
+            f"{name}: expected every axis in [{-rank}, {rank}) for an input of rank {rank}, "
+            f"got axis={axis!r}."
+        )
+    resolved = tuple(sorted(a % rank for a in axes))
+    if len(set(resolved)) != len(resolved):
+        raise ValueError(f"{name}: expected distinct axes, got axis={axis!r}.")
+    return resolved
+
+
+def check_axis_spec(name: str, axis: Any) -> None:
+    """Raise unless ``axis`` is an int or a non-empty tuple/list of ints (rank not yet known)."""
+    if isinstance(axis, int) and not isinstance(axis, bool):
+        return
+    if (
+        not isinstance(axis, (tuple, list))
+        or not axis
+        or any(isinstance(a, bool) or not isinstance(a, int) for a in axis)
+    ):
+        raise ValueError(f"{name}: expected axis to be an int or a tuple of ints, got {axis!r}.")
+
+
+def check_eps(name: str, eps: Any) -> None:
+    """Raise unless ``eps`` is a positive number (it keeps ``rsqrt(σ² + ε)`` finite)."""
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
+        raise ValueError(f"{name}: expected eps to be a positive number, got {eps!r}.")
+
+
+def check_float_dtype(name: str, dtype: Any) -> None:
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(f"{name}: expected a floating-point dtype, got {jnp.dtype(dtype)}.")
+
+
+def standardize(x: jax.Array, axes: tuple[int, ...], eps: float) -> tuple[jax.Array, ...]:
+    """``(x̂, s, μ, σ²)`` over ``axes``; ``s``, ``μ`` and ``σ²`` keep the reduced axes (size 1)."""
+    mean = jnp.mean(x, axis=axes, keepdims=True)
+    centred = x - mean
+    var = jnp.mean(jnp.square(centred), axis=axes, keepdims=True)
+    inv_std = jax.lax.rsqrt(var + eps)
+    return centred * inv_std, inv_std, mean, var
+
+
+def standardize_vjp(
+    x_hat: jax.Array,
+    inv_std: jax.Array,
+    g: jax.Array,
+    axes: tuple[int, ...],
+    extra: jax.Array | float = 0.0,
+) -> jax.Array:
+    """``dx = s·(g − mean(g) − x̂·(mean(g·x̂) − extra))``: the VJP of :func:`standardize`'s ``x̂``.
+
+    ``extra`` (shaped like ``s``) lets a caller fold in another term proportional to ``s·x̂``
+    (batch norm's variance cotangent) without a second pass over ``x``.
+    """
+    mean_g = jnp.mean(g, axis=axes, keepdims=True)
+    mean_gx = jnp.mean(g * x_hat, axis=axes, keepdims=True)
+    return inv_std * (g - mean_g - x_hat * (mean_gx - extra))
+
+
+def expand_to(v: jax.Array, rank: int, kept: tuple[int, ...]) -> jax.Array:
+    """Insert size-1 axes so that ``v``'s axes land at positions ``kept`` of rank ``rank``."""
+    return jnp.expand_dims(v, tuple(i for i in range(rank) if i not in kept))

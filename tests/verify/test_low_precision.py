@@ -1,0 +1,55 @@
+"""The verifier at bfloat16 and float16: a float64 oracle, tie-free draws, bugs still caught."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from funcnet.core.registry import Arg
+from funcnet.layers.dense import dense_op
+from funcnet.layers.max_pool import max_pool2d_op
+from funcnet.verify import check_op
+from funcnet.verify.sampling import draw_arg
+from funcnet.verify.tolerances import is_low_precision, tolerances
+
+SQUARE = (Arg((4, 4)), Arg((4, 4)), Arg((4,)))
+
+
+def test_low_precision_dtypes_and_their_tolerances():
+    assert is_low_precision(jnp.bfloat16) and is_low_precision(jnp.float16)
+    assert not is_low_precision(jnp.float32) and not is_low_precision(jnp.float64)
+    bf16 = tolerances(jnp.bfloat16)
+    assert bf16.autodiff == pytest.approx((2.0**-7) ** (2 / 3))
+    assert bf16.fd_floor == 1.0 and tolerances(jnp.float32).fd_floor == 1e-3
+
+
+def test_low_precision_draws_have_no_ties():
+    # Plain uniform bfloat16 draws of 64 values in [-2, 2] repeat values (ties are kinks of
+    # max-like ops); the shuffled grid keeps them distinct and in range.
+    with jax.enable_x64(True):
+        x = np.asarray(draw_arg(Arg((8, 8)), jax.random.key(0), jnp.dtype(jnp.bfloat16)))
+    assert x.dtype == jnp.bfloat16
+    assert len(np.unique(x.astype(np.float64))) == x.size
+    assert x.astype(np.float64).min() >= -2.0 and x.astype(np.float64).max() <= 2.0
+    plain = jax.random.uniform(jax.random.key(0), (8, 8), jnp.float32, -2.0, 2.0)
+    assert len(np.unique(np.asarray(plain.astype(jnp.bfloat16), np.float64))) < 64
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
+def test_correct_ops_pass_against_the_float64_oracle(dtype):
+    for op, args in [(dense_op(), SQUARE), (max_pool2d_op(2), (Arg((2, 4, 4, 3)),))]:
+        report = check_op(op, args, dtypes=(dtype,)).raise_if_failed()
+        case = report.cases[0]
+        assert case.dtype == jnp.dtype(dtype).name
+        assert {e.check for e in case.errors} >= {"autodiff", "finite_differences", "vmap"}
+
+
+def test_a_ten_percent_bug_is_caught_in_bfloat16():
+    def bwd(res, dy):
+        x, w = res
+        return 1.1 * dy @ w.T, x.T @ dy, dy.sum(0)
+
+    report = check_op(dense_op().with_bwd(bwd), SQUARE, dtypes=(jnp.bfloat16,))
+    failed = {(e.check, e.path) for c in report.cases for e in c.errors if not e.passed}
+    assert ("autodiff", "x") in failed
+    assert all(path == "x" for _, path in failed)
