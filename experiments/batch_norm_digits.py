@@ -12,6 +12,7 @@ import pathlib
 import time
 
 import jax
+from plotting import pyplot
 
 import funcnet as fn
 from funcnet.data.dataset import Dataset
@@ -98,12 +99,8 @@ def markdown(runs: list[dict]) -> str:
 
 
 def plot(runs: list[dict], path: pathlib.Path) -> bool:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return False
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for ax, kind in zip(axes, ("mlp", "cnn"), strict=True):

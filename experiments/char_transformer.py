@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from plotting import pyplot
 
 from funcnet.data.docstrings import stdlib_docstrings
 from funcnet.losses import softmax_cross_entropy_with_integer_labels
@@ -152,12 +153,8 @@ def write_report(rows, verify, prompt, greedy, sampled, vocab, n_params, n_train
         "",
     ]
     (OUT / "char_transformer.md").write_text("\n".join(lines))
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     fig, ax = plt.subplots(figsize=(6, 3.5))
     steps = [r[0] for r in rows]

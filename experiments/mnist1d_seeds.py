@@ -11,6 +11,8 @@ import argparse
 import statistics
 from pathlib import Path
 
+from plotting import pyplot
+
 from funcnet.train.job import run
 
 PAPER = {"mlp": 0.68, "cnn": 0.94}
@@ -39,12 +41,8 @@ def main(seeds: list[int], out: Path) -> None:
     print(table)
     out.mkdir(parents=True, exist_ok=True)
     (out / "mnist1d.md").write_text(f"MNIST-1D test accuracy, seeds {seeds}\n\n{table}\n")
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     fig, ax = plt.subplots(figsize=(5, 3))
     names = [r[0] for r in rows]

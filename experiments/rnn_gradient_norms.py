@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.nn.initializers import orthogonal
+from plotting import pyplot
 
 from funcnet.layers import LSTMState, RecurrentInput, gru, lstm, rnn
 
@@ -68,12 +69,8 @@ def main(length: int, out: Path) -> None:
     print(table)
     out.mkdir(parents=True, exist_ok=True)
     (out / "rnn_gradient_norms.md").write_text(table + "\n")
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), sharey=True)
     for ax, kind in zip(axes, LAYERS, strict=True):

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from plotting import pyplot
 
 import funcnet as fn
 from funcnet.data.docstrings import build_vocab, encode, stdlib_docstrings, word_tokens
@@ -179,12 +180,8 @@ def write_report(rows, neighbours, report, vocab, n_tokens, dim, window, lr) -> 
         "",
     ]
     (OUT / "word2vec_cbow.md").write_text("\n".join(lines))
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     epochs = [r[0] for r in rows]
     fig, ax = plt.subplots(figsize=(5, 3.2))
