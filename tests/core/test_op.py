@@ -50,3 +50,32 @@ def test_with_bwd_keeps_name_and_forward():
     assert other.name == "square"
     assert other.forward is op.forward
     assert jnp.allclose(jax.grad(lambda x: other(x))(3.0), 1.0)
+
+
+def test_unused_outputs_reach_the_backward_as_none():
+    seen = []
+
+    def forward(x):
+        return 3.0 * x, jnp.sum(x)
+
+    def fwd(x):
+        return forward(x), x.shape
+
+    def bwd(shape, cotangents):
+        # dx = 3·dy₀ + dy₁ (each term only when its output is differentiated)
+        d_scaled, d_sum = cotangents
+        seen.append(tuple(c is None for c in cotangents))
+        dx = jnp.zeros(shape) if d_scaled is None else 3.0 * d_scaled
+        return (dx if d_sum is None else dx + d_sum,)
+
+    op = make_op("scaled_and_sum", forward, fwd, bwd, unused_outputs=True)
+    x = jnp.arange(4.0)
+
+    def loss(v, stop_sum):
+        scaled, total = op(v)
+        return jnp.sum(scaled) + (jax.lax.stop_gradient(total) if stop_sum else total)
+
+    g_first, g_both = jax.grad(loss)(x, True), jax.grad(loss)(x, False)
+    assert jnp.allclose(g_first, 3.0) and jnp.allclose(g_both, 4.0)
+    assert (False, True) in seen and (False, False) in seen
+    assert op.with_bwd(bwd).unused_outputs
