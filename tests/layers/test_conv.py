@@ -114,6 +114,24 @@ def test_manual_backward_matches_autodiff_on_an_extra_configuration():
     check_op(conv2d_op(**EXOTIC_2D), EXOTIC_2D_ARGS).raise_if_failed()
 
 
+@pytest.mark.parametrize("groups", [1, 2])
+def test_weight_gradient_summed_over_batch_chunks_is_exact(x64, groups):
+    # K = 20·24·20 = 9,600 terms per weight-gradient entry: summed over 16 uneven batch chunks.
+    from funcnet.layers.conv import batch_chunks
+
+    assert len(batch_chunks(20, 20 * 24 * 20)) == 16
+    op = conv2d_op(stride=(1, 2), groups=groups)
+    kx, kw, kd = jax.random.split(KEY, 3)
+    x = jax.random.normal(kx, (20, 24, 40, 2), jnp.float64)
+    w = jax.random.normal(kw, (3, 3, 2 // groups, 4), jnp.float64)
+    b = jnp.zeros((4,), jnp.float64)
+    y, vjp_manual = jax.vjp(op.manual, x, w, b)
+    dy = jax.random.normal(kd, y.shape, jnp.float64)
+    _, vjp_autodiff = jax.vjp(op.forward, x, w, b)
+    for manual, autodiff in zip(vjp_manual(dy), vjp_autodiff(dy), strict=True):
+        np.testing.assert_allclose(manual, autodiff, rtol=1e-12, atol=1e-10)
+
+
 def _apply(layer, x, input_shape=(2, 5, 5, 3)):
     _, params, state = layer.init(KEY, input_shape)
     return layer.apply(params, state, x)
