@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from funcnet.bench.registry import BenchConfig, Row, benchmark, comparison_row
-from funcnet.bench.timing import compile_step, time_interleaved
+from funcnet.bench.timing import function_runner, time_interleaved
 from funcnet.layers.attention import dot_product_attention_op
 from funcnet.layers.attention_lean import dot_product_attention_lean_op
 
@@ -58,17 +58,15 @@ def attention_rows(n: int, config: BenchConfig) -> list[Row]:
     q, k, v, dy = (jax.random.normal(key, (1, HEADS, n, HEAD_DIM), jnp.float32) for key in keys)
     direct = dot_product_attention_op(causal=False)
     lean = dot_product_attention_lean_op(causal=False, block_size=BLOCK)
-    compiled = [
-        compile_step(vjp_step(fn), q, k, v, dy)
+    warmup = config.warmup if n <= 1024 else 1
+    pairs = [
+        function_runner(vjp_step(fn), (q, k, v, dy), warmup)
         for fn in (direct.manual, lean.manual, direct.forward)
     ]
-    for c in compiled:  # warm up
-        for _ in range(config.warmup if n <= 1024 else 1):
-            jax.block_until_ready(c.fn(q, k, v, dy))
+    compiled, runners = [c for c, _ in pairs], [run for _, run in pairs]
     scale = max(1, n // 512) ** 2  # the work grows as N²
     rounds = max(2, config.rounds // scale)
     steps = max(1, config.steps // scale)
-    runners = [lambda c=c: c.fn(q, k, v, dy) for c in compiled]
     ms_direct, ms_lean, ms_auto = time_interleaved(runners, rounds=rounds, steps=steps)
     extra = {"seq_len": n, "heads": HEADS, "head_dim": HEAD_DIM, "rounds": rounds, "steps": steps}
     return [

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from funcnet.bench.registry import BenchConfig, Row, benchmark, comparison_row
-from funcnet.bench.timing import compile_step, time_interleaved
+from funcnet.bench.timing import function_runner, time_interleaved
 from funcnet.layers.recurrent_layers import lstm
 
 BATCH, STEPS, FEATURES, HIDDEN = 64, 100, 32, 128
@@ -35,11 +35,9 @@ def lstm_benchmark(config: BenchConfig) -> list[Row]:
     for backward in ("manual", "autodiff"):
         step, layer = gradient_step(backward)
         _, params, _ = layer.init(jax.random.key(0), x.shape)
-        c = compile_step(step, params, x)
-        for _ in range(config.warmup):
-            jax.block_until_ready(c.fn(params, x))
+        c, run = function_runner(step, (params, x), config.warmup)
         compiled.append(c)
-        runs.append(lambda c=c, params=params: c.fn(params, x))
+        runs.append(run)
     ms = time_interleaved(runs, rounds=config.rounds, steps=config.steps)
     return [
         comparison_row(

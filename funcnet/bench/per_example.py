@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from funcnet.bench.registry import BenchConfig, Row, benchmark, comparison_row
-from funcnet.bench.timing import compile_step, time_interleaved
+from funcnet.bench.timing import function_runner, time_interleaved
 from funcnet.losses import softmax_cross_entropy_with_integer_labels
 from funcnet.models import mlp
 from funcnet.train.per_example import per_example_grads
@@ -56,11 +56,13 @@ def per_example_benchmark(config: BenchConfig) -> list[Row]:
     model, loss = mlp(HIDDEN, CLASSES), softmax_cross_entropy_with_integer_labels()
     _, params, state = model.init(jax.random.key(0), batch[0].shape)
     args = (params, state, batch, None)
-    manual = compile_step(per_example_grads(model, loss, backward="manual"), *args)
-    autodiff = compile_step(autodiff_per_example_grads(model, loss), *args)
-    runners = [lambda: manual.fn(*args), lambda: autodiff.fn(*args)]
-    for run in runners * config.warmup:
-        jax.block_until_ready(run())
+    manual, run_manual = function_runner(
+        per_example_grads(model, loss, backward="manual"), args, config.warmup
+    )
+    autodiff, run_autodiff = function_runner(
+        autodiff_per_example_grads(model, loss), args, config.warmup
+    )
+    runners = [run_manual, run_autodiff]
     # Each step writes 343 MB: a few steps per round are enough to average over.
     ms = time_interleaved(runners, rounds=config.rounds, steps=max(1, config.steps // 5))
     tunables = os.environ.get("GLIBC_TUNABLES", "")

@@ -71,6 +71,20 @@ def step_runner(
     return compiled, run_one
 
 
+def function_runner(
+    fn: Any, args: Sequence[Any], warmup: int
+) -> tuple[Compiled, Callable[[], Any]]:
+    """Compile a stateless ``fn(*args)`` and return it with a runner calling it on ``args``."""
+    compiled = compile_step(fn, *args)
+
+    def run_one() -> Any:
+        return compiled.fn(*args)
+
+    for _ in range(warmup):
+        jax.block_until_ready(run_one())
+    return compiled, run_one
+
+
 def train_step_runner(model, loss, optimizer, batch, backward, warmup: int):
     """:func:`step_runner` for funcnet's training step of ``model`` with ``backward``."""
     from funcnet.train.step import make_train_step

@@ -93,8 +93,10 @@ def make_op(
             return fwd(*(p.value for p in primals))
 
         def bwd_known_zeros(res, cotangents):
-            zero = lambda c: None if isinstance(c, SymbolicZero) else c  # noqa: E731
-            return bwd(res, jax.tree.map(zero, cotangents, is_leaf=_is_symbolic_zero))
+            known = jax.tree.map(
+                lambda c: None if _is_symbolic_zero(c) else c, cotangents, is_leaf=_is_symbolic_zero
+            )
+            return bwd(res, known)
 
         manual.defvjp(fwd_values, bwd_known_zeros, symbolic_zeros=True)
     else:

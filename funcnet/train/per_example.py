@@ -22,7 +22,7 @@ from jax.sharding import Mesh
 from funcnet.core.layer import Layer
 from funcnet.core.op import Backward, Op, check_backward
 from funcnet.train.sharding import jit_data_parallel
-from funcnet.train.step import Batch, TrainStep, batch_loss_fn, batch_metrics
+from funcnet.train.step import Batch, TrainStep, batch_loss_fn, batch_metrics, jit_train_step
 
 
 def _per_example_values_and_grads(model: Layer, loss: Op, backward: Backward, train: bool):
@@ -139,13 +139,7 @@ def make_per_example_train_step(
         params = optax.apply_updates(params, updates)
         return params, state, opt_state, batch_metrics(jnp.mean(losses), ys, batch[1])
 
-    donate_argnums = (0, 1, 2) if donate else ()
-    if mesh is None:
-        return jax.jit(step, donate_argnums=donate_argnums)
-    return jit_data_parallel(
-        step, mesh, num_args=5, batch_argnum=3, donate_argnums=donate_argnums,
-        where="make_per_example_train_step",
-    )  # fmt: skip
+    return jit_train_step(step, donate=donate, mesh=mesh, where="make_per_example_train_step")
 
 
 __all__ = ["make_per_example_train_step", "per_example_grads"]

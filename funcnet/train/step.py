@@ -103,35 +103,35 @@ def make_train_step(
     check_backward(backward, "make_train_step")
     check_loss_scale(loss_scale)
     loss_fn = batch_loss_fn(model, loss, backward, train=True)
-    if loss_scale is None:
-        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-    else:
 
-        def scaled_loss(params, state, batch, key):
-            value, aux = loss_fn(params, state, batch, key)
-            return value * loss_scale, (value, aux)
+    def objective(params, state, batch, key):
+        value, aux = loss_fn(params, state, batch, key)
+        return (value if loss_scale is None else value * loss_scale), (value, aux)
 
-        def grad_fn(params, state, batch, key):
-            (_, (value, aux)), grads = jax.value_and_grad(scaled_loss, has_aux=True)(
-                params, state, batch, key
-            )
-            return (value, aux), jax.tree.map(lambda g: g / loss_scale, grads)
+    grad_fn = jax.grad(objective, has_aux=True)
 
     def step(params, state, opt_state, batch, key):
-        (loss_value, (state, y)), grads = grad_fn(params, state, batch, key)
+        grads, (loss_value, (state, y)) = grad_fn(params, state, batch, key)
+        if loss_scale is not None:
+            grads = jax.tree.map(lambda g: g / loss_scale, grads)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         metrics = batch_metrics(loss_value, y, batch[1])
         metrics["grad_norm"] = optax.tree.norm(grads)
         return params, state, opt_state, metrics
 
+    return jit_train_step(step, donate=donate, mesh=mesh, where="make_train_step")
+
+
+def jit_train_step(step: TrainStep, *, donate: bool, mesh: Mesh | None, where: str) -> TrainStep:
+    """``jax.jit`` a ``(params, state, opt_state, batch, key)`` step, donating the first three
+    when ``donate``, and data parallel over ``mesh`` when one is given."""
     donate_argnums = (0, 1, 2) if donate else ()
     if mesh is None:
         return jax.jit(step, donate_argnums=donate_argnums)
     return jit_data_parallel(
-        step, mesh, num_args=5, batch_argnum=3, donate_argnums=donate_argnums,
-        where="make_train_step",
-    )  # fmt: skip
+        step, mesh, num_args=5, batch_argnum=3, donate_argnums=donate_argnums, where=where
+    )
 
 
 def make_eval_step(
