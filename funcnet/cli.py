@@ -72,6 +72,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             log=log,
             checkpoint_dir=args.checkpoint_dir,
             checkpoint_every=args.checkpoint_every,
+            checkpoint_every_steps=args.checkpoint_every_steps,
             resume=args.resume,
         )
     except VerificationError as e:
@@ -141,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-dir", help="save checkpoints here (see docs/checkpoints.md)")
     train.add_argument(
         "--checkpoint-every", type=_positive_int, default=1, help="epochs between saves"
+    )
+    train.add_argument(
+        "--checkpoint-every-steps", type=_positive_int, help="also save every this many steps"
     )
     train.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     train.add_argument("--json", action="store_true")

@@ -91,39 +91,45 @@ def _final_checkpoint(directory):
     return leaves, [{k: v for k, v in row.items() if k != "seconds"} for row in history]
 
 
-def test_train_resumes_from_a_checkpoint_bit_identically(capsys, monkeypatch, tmp_path):
+class KilledError(Exception):
+    pass
+
+
+def _run_until_first_checkpoint(monkeypatch, argv):
+    """Run ``funcnet train`` and make it die right after writing its first checkpoint."""
     from funcnet.train import checkpoint
-
-    argv = ["train", "--dataset", "xor", "--json", "--no-progress"]
-    whole_dir = ["--checkpoint-dir", str(tmp_path / "whole")]
-    parts_dir = ["--checkpoint-dir", str(tmp_path / "parts")]
-    _, whole = _json(capsys, [*argv, "--epochs", "3", *whole_dir])
-
-    class KilledError(Exception):
-        pass
 
     save_step = checkpoint.save_step
 
     def save_then_die(directory, step, *args, **kwargs):
         save_step(directory, step, *args, **kwargs)
-        raise KilledError  # the process dies right after its first checkpoint
+        raise KilledError
 
     monkeypatch.setattr(checkpoint, "save_step", save_then_die)
     with pytest.raises(KilledError):
-        main([*argv, "--epochs", "3", *parts_dir])
+        main(argv)
     monkeypatch.setattr(checkpoint, "save_step", save_step)
+
+
+def _assert_same_final_checkpoints(a_dir, b_dir, epochs):
+    (a, history_a), (b, history_b) = _final_checkpoint(a_dir), _final_checkpoint(b_dir)
+    assert history_a == history_b and len(history_a) == epochs
+    assert a.keys() == b.keys() and len(a) > 4
+    for name in a:
+        assert a[name].dtype == b[name].dtype and (a[name] == b[name]).all(), name
+
+
+def test_train_resumes_from_a_checkpoint_bit_identically(capsys, monkeypatch, tmp_path):
+    argv = ["train", "--dataset", "xor", "--json", "--no-progress"]
+    whole_dir = ["--checkpoint-dir", str(tmp_path / "whole")]
+    parts_dir = ["--checkpoint-dir", str(tmp_path / "parts")]
+    _, whole = _json(capsys, [*argv, "--epochs", "3", *whole_dir])
+    _run_until_first_checkpoint(monkeypatch, [*argv, "--epochs", "3", *parts_dir])
     capsys.readouterr()
     code, resumed = _json(capsys, [*argv, "--epochs", "3", *parts_dir, "--resume"])
     assert code == 0 and resumed["resumed_from_epoch"] == 1 and whole["resumed_from_epoch"] == 0
     assert resumed["test_loss"] == whole["test_loss"]
-    (a, history_a), (b, history_b) = (
-        _final_checkpoint(tmp_path / "whole"),
-        _final_checkpoint(tmp_path / "parts"),
-    )
-    assert history_a == history_b and len(history_a) == 3
-    assert a.keys() == b.keys() and len(a) > 4
-    for name in a:
-        assert a[name].dtype == b[name].dtype and (a[name] == b[name]).all(), name
+    _assert_same_final_checkpoints(tmp_path / "whole", tmp_path / "parts", epochs=3)
 
     # A finished run can be extended (on the schedule of the new --epochs).
     code, more = _json(capsys, [*argv, "--epochs", "4", *parts_dir, "--resume"])
@@ -135,3 +141,18 @@ def test_train_resumes_from_a_checkpoint_bit_identically(capsys, monkeypatch, tm
     assert "expected a checkpoint_dir without checkpoints" in capsys.readouterr().err
     assert main([*argv, "--resume"]) == 2
     assert "--resume needs --checkpoint-dir" in capsys.readouterr().err
+
+
+def test_train_resumes_mid_epoch_bit_identically(capsys, monkeypatch, tmp_path):
+    # iris: 120 training examples in batches of 16, 7 steps per epoch; the first save is at
+    # step 3, in the middle of epoch 1.
+    argv = ["train", "--dataset", "iris", "--epochs", "2", "--json", "--no-progress",
+            "--checkpoint-every-steps", "3"]  # fmt: skip
+    _, whole = _json(capsys, [*argv, "--checkpoint-dir", str(tmp_path / "whole")])
+    parts_dir = ["--checkpoint-dir", str(tmp_path / "parts")]
+    _run_until_first_checkpoint(monkeypatch, [*argv, *parts_dir])
+    capsys.readouterr()
+    code, resumed = _json(capsys, [*argv, *parts_dir, "--resume"])
+    assert code == 0 and resumed["resumed_from_step"] == 3 and resumed["resumed_from_epoch"] == 0
+    assert resumed["test_loss"] == whole["test_loss"]
+    _assert_same_final_checkpoints(tmp_path / "whole", tmp_path / "parts", epochs=2)

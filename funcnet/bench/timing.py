@@ -85,6 +85,22 @@ def function_runner(
     return compiled, run_one
 
 
+def into_runner(fn: Any, args: Sequence[Any], warmup: int) -> tuple[Compiled, Callable[[], Any]]:
+    """Compile ``fn(*args, out)``, where ``out`` (donated) is an earlier result, and return it
+    with a runner that feeds each result back in as the next ``out``."""
+    out = jax.eval_shape(fn, *args)
+    compiled = compile_step(fn, *args, out)
+    previous = [fn(*args)]
+
+    def run_one() -> Any:
+        previous[0] = compiled.fn(*args, previous[0])
+        return previous[0]
+
+    for _ in range(warmup):
+        jax.block_until_ready(run_one())
+    return compiled, run_one
+
+
 def train_step_runner(model, loss, optimizer, batch, backward, warmup: int):
     """:func:`step_runner` for funcnet's training step of ``model`` with ``backward``."""
     from funcnet.train.step import make_train_step

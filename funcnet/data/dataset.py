@@ -41,8 +41,10 @@ def batches(
     *,
     key: jax.Array | None = None,
     drop_remainder: bool = False,
+    start: int = 0,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield ``(x, y)`` mini-batches, in an order drawn from ``key`` (in order without one).
+    """Yield ``(x, y)`` mini-batches, in an order drawn from ``key`` (in order without one),
+    from batch number ``start`` on (the earlier ones are skipped, not gathered).
 
     Examples:
       >>> import numpy as np
@@ -59,6 +61,8 @@ def batches(
             f"got {batch_size}."
         )
     order = np.arange(n) if key is None else np.asarray(jax.random.permutation(key, n))
-    for b in range(num_batches(n, batch_size, drop_remainder)):
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        raise ValueError(f"batches: expected a non-negative integer start, got {start!r}.")
+    for b in range(start, num_batches(n, batch_size, drop_remainder)):
         idx = order[b * batch_size : (b + 1) * batch_size]
         yield data.x[idx], data.y[idx]

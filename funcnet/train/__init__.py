@@ -1,9 +1,10 @@
 """Training: jitted steps over optax optimizers, data parallel over a mesh, per-example
-gradients, mixed precision, checkpoints, the fit loop."""
+gradients, mixed precision and loss scaling, checkpoints, the fit loop."""
 
 from funcnet.train import checkpoint
 from funcnet.train.checkpoint import CheckpointError
 from funcnet.train.fit import FitResult, check_checkpoint_options, evaluate, fit
+from funcnet.train.loss_scale import DynamicLossScaleState, dynamic_loss_scale
 from funcnet.train.per_example import make_per_example_train_step, per_example_grads
 from funcnet.train.precision import Policy, mixed_precision
 from funcnet.train.sharding import data_mesh, replicate, shard_batch
@@ -11,11 +12,13 @@ from funcnet.train.step import make_eval_step, make_train_step
 
 __all__ = [
     "CheckpointError",
+    "DynamicLossScaleState",
     "FitResult",
     "Policy",
     "check_checkpoint_options",
     "checkpoint",
     "data_mesh",
+    "dynamic_loss_scale",
     "evaluate",
     "fit",
     "make_eval_step",

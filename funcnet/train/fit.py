@@ -1,8 +1,9 @@
 """The ``fit`` loop: epochs of shuffled mini-batches, evaluation, a progress bar, history.
 
 With a ``checkpoint_dir`` the loop saves everything that determines the rest of the run
-(params, state, optimizer state, the key, the epoch reached, the history) every few epochs, and
-``resume=True`` continues from the newest checkpoint bit for bit; see docs/checkpoints.md.
+(params, state, optimizer state, the key, the position reached, the history) every few epochs
+or steps, and ``resume=True`` continues from the newest checkpoint bit for bit, mid-epoch
+included; see docs/checkpoints.md. With a ``mesh`` it runs data parallel (docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
 from funcnet.core.layer import Layer
 from funcnet.core.op import Backward, Op
 from funcnet.data.dataset import Dataset, batches, num_batches
 from funcnet.train import checkpoint
+from funcnet.train.sharding import check_mesh, data_devices, replicate
 from funcnet.train.step import make_eval_step, make_train_step
 
 
@@ -28,14 +31,24 @@ class FitResult(NamedTuple):
     state: Any
     opt_state: Any
     history: list[dict[str, float]]  # one row per epoch (restored rows included)
-    resumed_from_epoch: int = 0  # the epoch of the checkpoint resumed from (0: a fresh start)
+    resumed_from_epoch: int = 0  # epochs completed at the checkpoint resumed from
+    resumed_from_step: int = 0  # steps taken at the checkpoint resumed from (0: a fresh start)
 
 
-def evaluate(eval_step, params: Any, state: Any, data: Dataset, batch_size: int) -> dict:
-    """Example-weighted means of ``eval_step``'s metrics over ``data``."""
+def evaluate(
+    eval_step, params: Any, state: Any, data: Dataset, batch_size: int, remainder_step=None
+) -> dict:
+    """Example-weighted means of ``eval_step``'s metrics over ``data``.
+
+    ``remainder_step`` (``eval_step`` when None) evaluates a last batch shorter than
+    ``batch_size``: with a data-parallel ``eval_step`` it is an unsplit one, since the mesh's
+    devices need not divide the remainder.
+    """
     totals: dict[str, float] = {}
     for x, y in batches(data, batch_size):
-        for name, value in eval_step(params, state, (x, y)).items():
+        short = remainder_step is not None and len(x) < batch_size
+        metrics = (remainder_step if short else eval_step)(params, state, (x, y))
+        for name, value in metrics.items():
             totals[name] = totals.get(name, 0.0) + float(value) * len(x)
     return {name: total / len(data) for name, total in totals.items()}
 
@@ -52,9 +65,11 @@ def check_checkpoint_options(
     resume: bool,
     checkpoint_every: int = 1,
     keep_checkpoints: int | None = 3,
+    checkpoint_every_steps: int | None = None,
 ) -> None:
     """Raise unless :func:`fit` can run with these checkpoint options (before any work)."""
     _check_positive("checkpoint_every", checkpoint_every)
+    _check_positive("checkpoint_every_steps", checkpoint_every_steps, allow_none=True)
     _check_positive("keep_checkpoints", keep_checkpoints, allow_none=True)
     if checkpoint_dir is None and resume:
         raise ValueError("fit: expected a checkpoint_dir to resume from, got None.")
@@ -66,25 +81,66 @@ def check_checkpoint_options(
         )
 
 
+class _Position(NamedTuple):
+    """Where a run stands: epochs completed, batches done in the next one, their metric sums."""
+
+    epoch: int = 0
+    batch: int = 0
+    sums: dict[str, Any] | None = None
+
+
 def _resume(
     directory: str | os.PathLike, template: dict[str, Any], run: dict[str, int]
-) -> tuple[dict[str, Any], int, list[dict[str, float]]]:
-    """The saved tree, the epoch it reached and the history, from the newest checkpoint."""
+) -> tuple[dict[str, Any], _Position, list[dict[str, float]]]:
+    """The saved tree, the position it reached and the history, from the newest checkpoint."""
     path = checkpoint.latest(directory)
     if path is None:
-        return template, 0, []
+        return template, _Position(), []
     tree, meta = checkpoint.restore(path, template)
     saved_run = {k: meta.get(k) for k in run}
     if saved_run != run:  # another data order: the rest of the run would not be the same
         raise checkpoint.CheckpointError(
             f"checkpoint {path}: expected a run with {run}, got one with {saved_run}."
         )
-    if meta.get("batch", 0) != 0:
-        raise checkpoint.CheckpointError(
-            f"checkpoint {path}: fit resumes at epoch boundaries, got a position "
-            f"{meta['batch']} batches into epoch {meta['epoch'] + 1}."
+    position = _Position(int(meta["epoch"]), int(meta.get("batch", 0)), meta.get("sums", {}))
+    return tree, position, list(meta["history"])
+
+
+def _save(
+    directory: str | os.PathLike,
+    tree: dict[str, Any],
+    position: _Position,
+    steps_per_epoch: int,
+    run: dict[str, int],
+    history: list[dict[str, float]],
+    keep: int | None,
+) -> None:
+    """Save ``tree`` (its key is the one the epoch ``position.epoch`` starts from)."""
+    step = position.epoch * steps_per_epoch + position.batch
+    sums = {k: float(v) for k, v in (position.sums or {}).items()}  # float32 fits in a float
+    meta = {"epoch": position.epoch, "batch": position.batch, "step": step, "sums": sums,
+            **run, "history": history}  # fmt: skip
+    checkpoint.save_step(directory, step, tree, meta, keep=keep)
+
+
+def _is_multiple(count: int, every: int | None) -> bool:
+    return every is not None and count % every == 0
+
+
+def _check_mesh_batch(mesh: Mesh | None, batch_size: int) -> None:
+    if mesh is None:
+        return
+    check_mesh(mesh, "fit")
+    if jax.process_count() > 1:
+        raise ValueError(
+            f"fit: expected one process with a mesh, got {jax.process_count()}; on several "
+            "hosts, write the loop with make_train_step and shard_batch (docs/distributed.md)."
         )
-    return tree, int(meta["epoch"]), list(meta["history"])
+    if batch_size % data_devices(mesh):
+        raise ValueError(
+            f"fit: expected a batch size divisible by the {data_devices(mesh)} devices of the "
+            f"mesh axis 'data', got batch size {batch_size}."
+        )
 
 
 def fit(
@@ -101,8 +157,10 @@ def fit(
     eval_data: Dataset | None = None,
     backward: Backward = "manual",
     progress: bool = True,
+    mesh: Mesh | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
     checkpoint_every: int = 1,
+    checkpoint_every_steps: int | None = None,
     keep_checkpoints: int | None = 3,
     resume: bool = False,
 ) -> FitResult:
@@ -113,11 +171,16 @@ def fit(
     dropped, so one compiled step serves every batch); ``batch_size`` larger than the dataset
     is reduced to its size. ``params`` and ``state`` are copied, so the caller's stay valid.
 
-    Checkpoints: with ``checkpoint_dir``, the params, state, optimizer state, key and history
-    are saved after every ``checkpoint_every``-th epoch and after the last one, keeping the
-    newest ``keep_checkpoints`` files (all when ``None``). With ``resume=True`` the run
-    continues from the newest checkpoint there (or starts afresh when there is none) and ends
-    with the same bits as a run that was never interrupted, given the same arguments;
+    With a ``mesh`` (:func:`~funcnet.train.sharding.data_mesh`) every batch is split over its
+    ``"data"`` devices and params, state and optimizer state are replicated (one process; the
+    batch size must be divisible by the number of devices).
+
+    Checkpoints: with ``checkpoint_dir``, the params, state, optimizer state, key, position and
+    history are saved after every ``checkpoint_every``-th epoch and after the last one, and
+    also every ``checkpoint_every_steps`` steps when given, keeping the newest
+    ``keep_checkpoints`` files (all when ``None``). With ``resume=True`` the run continues from
+    the newest checkpoint there, mid-epoch included (or starts afresh when there is none), and
+    ends with the same bits as a run that was never interrupted, given the same arguments;
     ``epochs`` counts from the start of the run, not from the checkpoint. Without ``resume``,
     ``checkpoint_dir`` must hold no checkpoints, so that one run never mixes with another.
 
@@ -132,47 +195,68 @@ def fit(
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: expected epochs to be a non-negative integer, got {epochs!r}.")
-    check_checkpoint_options(checkpoint_dir, resume, checkpoint_every, keep_checkpoints)
+    check_checkpoint_options(
+        checkpoint_dir, resume, checkpoint_every, keep_checkpoints, checkpoint_every_steps
+    )
     batch_size = min(batch_size, len(train))
-    step = make_train_step(model, loss, optimizer, backward=backward)
-    eval_step = make_eval_step(model, loss)
+    _check_mesh_batch(mesh, batch_size)
+    step = make_train_step(model, loss, optimizer, backward=backward, mesh=mesh)
+    eval_step = make_eval_step(model, loss, mesh=mesh)
+    remainder_step = None if mesh is None else make_eval_step(model, loss)
     params, state = jax.tree.map(jnp.copy, (params, state))
     saved = {"params": params, "state": state, "opt_state": optimizer.init(params), "key": key}
     history: list[dict[str, float]] = []
-    start_epoch = 0
+    position = _Position()
     run = {"batch_size": batch_size, "train_examples": len(train)}
     if resume:
-        saved, start_epoch, history = _resume(checkpoint_dir, saved, run)
+        saved, position, history = _resume(checkpoint_dir, saved, run)
+    if mesh is not None:
+        saved = replicate(saved, mesh)
     params, state, opt_state, key = (saved[k] for k in ("params", "state", "opt_state", "key"))
     steps_per_epoch = num_batches(len(train), batch_size, drop_remainder=True)
-    total = max(epochs - start_epoch, 0) * steps_per_epoch
-    bar = tqdm(total=total, disable=not progress, unit="step", leave=False)
-    for epoch in range(start_epoch, epochs):
+    done = position.epoch * steps_per_epoch + position.batch
+    bar = tqdm(total=max(epochs * steps_per_epoch - done, 0), disable=not progress,
+               unit="step", leave=False)  # fmt: skip
+    saving = checkpoint_dir is not None
+
+    def save(tree_key: jax.Array, at: _Position) -> None:
+        tree = {"params": params, "state": state, "opt_state": opt_state, "key": tree_key}
+        _save(checkpoint_dir, tree, at, steps_per_epoch, run, history, keep_checkpoints)
+
+    for epoch in range(position.epoch, epochs):
+        epoch_key = key  # a mid-epoch checkpoint stores it: the epoch's order is drawn from it
         key, order_key, step_key = jax.random.split(key, 3)
         start = time.perf_counter()
-        sums: dict[str, jax.Array] = {}
+        first = position.batch if epoch == position.epoch else 0
+        sums: dict[str, Any] = dict(position.sums or {}) if first else {}
         step_keys = jax.random.split(step_key, steps_per_epoch)
-        for i, batch in enumerate(batches(train, batch_size, key=order_key, drop_remainder=True)):
+        order = batches(train, batch_size, key=order_key, drop_remainder=True, start=first)
+        for i, batch in enumerate(order, start=first):
             params, state, opt_state, metrics = step(params, state, opt_state, batch, step_keys[i])
             sums = {k: sums.get(k, 0.0) + v for k, v in metrics.items()}
             bar.update()
+            if (
+                saving
+                and i + 1 < steps_per_epoch
+                and _is_multiple(epoch * steps_per_epoch + i + 1, checkpoint_every_steps)
+            ):
+                save(epoch_key, _Position(epoch, i + 1, sums))
         row = {"epoch": epoch + 1}
         row.update({f"train_{k}": float(v) / steps_per_epoch for k, v in sums.items()})
         if eval_data is not None:
-            metrics = evaluate(eval_step, params, state, eval_data, batch_size)
+            metrics = evaluate(eval_step, params, state, eval_data, batch_size, remainder_step)
             row.update({f"eval_{k}": v for k, v in metrics.items()})
         row["seconds"] = time.perf_counter() - start
         history.append(row)
         bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k.endswith(("loss", "accuracy"))})
-        if checkpoint_dir is not None and (
-            (epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs
+        if saving and (
+            epoch + 1 == epochs
+            or _is_multiple(epoch + 1, checkpoint_every)
+            or _is_multiple((epoch + 1) * steps_per_epoch, checkpoint_every_steps)
         ):
-            tree = {"params": params, "state": state, "opt_state": opt_state, "key": key}
-            meta = {"epoch": epoch + 1, "batch": 0, "step": (epoch + 1) * steps_per_epoch,
-                    **run, "history": history}  # fmt: skip
-            checkpoint.save_step(checkpoint_dir, meta["step"], tree, meta, keep=keep_checkpoints)
+            save(key, _Position(epoch + 1))
     bar.close()
-    return FitResult(params, state, opt_state, history, start_epoch)
+    return FitResult(params, state, opt_state, history, position.epoch, done)
 
 
 __all__ = ["FitResult", "check_checkpoint_options", "evaluate", "fit"]

@@ -138,11 +138,13 @@ def run(
     log: Any = None,
     checkpoint_dir: str | None = None,
     checkpoint_every: int = 1,
+    checkpoint_every_steps: int | None = None,
     resume: bool = False,
 ) -> dict[str, Any]:
     """Verify the model's manual gradients on a few training examples, then train and test.
 
-    ``checkpoint_dir``, ``checkpoint_every`` and ``resume`` are :func:`fit`'s. The learning
+    ``checkpoint_dir``, ``checkpoint_every``, ``checkpoint_every_steps`` and ``resume`` are
+    :func:`fit`'s. The learning
     rate schedule spans ``epochs``: a resumed run matches an uninterrupted one bit for bit when
     ``epochs`` is the same for both parts, and continues on the new schedule otherwise.
 
@@ -152,7 +154,9 @@ def run(
       funcnet.train.checkpoint.CheckpointError: see :func:`fit`.
     """
     check_backward(backward, "funcnet train")
-    check_checkpoint_options(checkpoint_dir, resume, checkpoint_every)
+    check_checkpoint_options(
+        checkpoint_dir, resume, checkpoint_every, checkpoint_every_steps=checkpoint_every_steps
+    )
     recipe = recipe_for(dataset, model)
     epochs = recipe.epochs if epochs is None else epochs
     net, train, test = build(dataset, model, recipe, *load(dataset))
@@ -183,6 +187,7 @@ def run(
         progress=progress,
         checkpoint_dir=checkpoint_dir,
         checkpoint_every=checkpoint_every,
+        checkpoint_every_steps=checkpoint_every_steps,
         resume=resume,
     )
     train_seconds = time.perf_counter() - start
@@ -205,5 +210,6 @@ def run(
         "grad_check_passed": check.passed,
         "history": result.history,
         "resumed_from_epoch": result.resumed_from_epoch,
+        "resumed_from_step": result.resumed_from_step,
         "parameter_count": int(sum(np.size(p) for p in jax.tree.leaves(result.params))),
     }

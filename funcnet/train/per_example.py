@@ -53,13 +53,19 @@ def per_example_grads(
     backward: Backward = "manual",
     train: bool = True,
     mesh: Mesh | None = None,
-) -> Callable[[Any, Any, Batch, Any], Any]:
-    """A jitted ``(params, state, batch, key) -> grads`` with a leading batch axis on each leaf.
+) -> Callable[..., Any]:
+    """A jitted ``(params, state, batch, key, out=None) -> grads`` with a leading batch axis on
+    each leaf.
 
     Each example's gradient is the gradient of the loss on a batch of that one example, computed
     by ``jax.vmap`` over the examples of the hand-written (or autodiff) backward. ``state`` is
     read, never updated. With a ``key``, example ``i`` gets ``jax.random.split(key, B)[i]``.
     With a ``mesh`` the examples (and their gradients) are split over its ``"data"`` axis.
+
+    ``out``, the result of an earlier call with the same shapes, is donated: the new gradients
+    are written into its buffers and it must not be used afterwards. The result is large
+    (``B`` times the parameter count), and on CPU a freshly allocated one costs a page fault
+    per 4 KiB page when first written; reusing the buffers avoids that (docs/per_example.md).
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -68,21 +74,53 @@ def per_example_grads(
       >>> model = dense(2)
       >>> _, params, state = model.init(jax.random.key(0), (5, 3))
       >>> grads = per_example_grads(model, mean_squared_error())
-      >>> g = grads(params, state, (jnp.ones((5, 3)), jnp.zeros((5, 2))), None)
+      >>> batch = (jnp.ones((5, 3)), jnp.zeros((5, 2)))
+      >>> g = grads(params, state, batch, None)
       >>> g.w.shape, g.b.shape
       ((5, 3, 2), (5, 2))
+      >>> g = grads(params, state, batch, None, g)  # into the previous result's buffers
     """
     check_backward(backward, "per_example_grads")
     values_and_grads = _per_example_values_and_grads(model, loss, backward, train)
+    return jit_into_output(lambda *args: values_and_grads(*args)[2], mesh, "per_example_grads")
 
-    def grads(params, state, batch, key):
-        return values_and_grads(params, state, batch, key)[2]
+
+def jit_into_output(
+    fn: Callable[[Any, Any, Batch, Any], Any], mesh: Mesh | None, where: str
+) -> Callable[..., Any]:
+    """``jax.jit`` of ``fn(params, state, batch, key)`` taking a fifth argument ``out``: None,
+    or an earlier result whose buffers are donated to the new one."""
+
+    def into(params, state, batch, key, out=None):
+        result = fn(params, state, batch, key)
+        _check_output_buffers(out, result, where)
+        return result
 
     if mesh is None:
-        return jax.jit(grads)
-    return jit_data_parallel(
-        grads, mesh, num_args=4, batch_argnum=2, split_outputs=True, where="per_example_grads"
-    )
+        return jax.jit(into, donate_argnums=4, keep_unused=True)
+    jitted = jit_data_parallel(
+        into, mesh, num_args=5, batch_argnum=2, split_argnums=(4,), split_outputs=True,
+        donate_argnums=(4,), keep_unused=True, where=where,
+    )  # fmt: skip
+
+    def call(params, state, batch, key, out=None):
+        return jitted(params, state, batch, key, out)
+
+    call.lower = lambda *args: jitted.lower(*args, *[None] * (5 - len(args)))  # type: ignore[attr-defined]
+    return call
+
+
+def _check_output_buffers(out: Any, result: Any, where: str) -> None:
+    """At trace time: ``out`` is None or has exactly the result's structure, shapes and dtypes."""
+    if out is None:
+        return
+    expected = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), result)
+    got = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), out)
+    if expected != got:
+        raise ValueError(
+            f"{where}: expected out to be None or an earlier result with the same shapes, "
+            f"{expected}, got {got}."
+        )
 
 
 def _check_batch_reduced(updates: Any, params: Any) -> None:
@@ -142,4 +180,4 @@ def make_per_example_train_step(
     return jit_train_step(step, donate=donate, mesh=mesh, where="make_per_example_train_step")
 
 
-__all__ = ["make_per_example_train_step", "per_example_grads"]
+__all__ = ["jit_into_output", "make_per_example_train_step", "per_example_grads"]

@@ -123,21 +123,29 @@ def jit_data_parallel(
     *,
     num_args: int,
     batch_argnum: int,
+    split_argnums: tuple[int, ...] = (),
     split_outputs: bool = False,
     donate_argnums: tuple[int, ...] = (),
+    keep_unused: bool = False,
     where: str,
 ) -> Callable[..., Any]:
-    """``jax.jit(fn)`` with argument ``batch_argnum`` split over ``"data"``, the other arguments
-    replicated, and the outputs replicated (split over ``"data"`` with ``split_outputs``).
+    """``jax.jit(fn)`` with argument ``batch_argnum`` (and any ``split_argnums``) split over
+    ``"data"``, the other arguments replicated, and the outputs replicated (split over
+    ``"data"`` with ``split_outputs``).
 
     A batch the devices do not divide is a ValueError naming both numbers.
     """
     check_mesh(mesh, where)
     split, everywhere = batch_sharding(mesh), replicated(mesh)
-    in_shardings = tuple(split if i == batch_argnum else everywhere for i in range(num_args))
+    split_args = {batch_argnum, *split_argnums}
+    in_shardings = tuple(split if i in split_args else everywhere for i in range(num_args))
     out_shardings = split if split_outputs else everywhere
     jitted = jax.jit(
-        fn, in_shardings=in_shardings, out_shardings=out_shardings, donate_argnums=donate_argnums
+        fn,
+        in_shardings=in_shardings,
+        out_shardings=out_shardings,
+        donate_argnums=donate_argnums,
+        keep_unused=keep_unused,
     )
 
     devices = data_devices(mesh)

@@ -3,7 +3,9 @@
 ``backward`` is closed over, never a runtime argument: a step built for the manual backward
 can never reuse a trace made for autodiff, or the other way round. With ``mesh`` (see
 :mod:`funcnet.train.sharding`) the same step is compiled as one SPMD program over the mesh's
-``"data"`` axis; docs/distributed.md.
+``"data"`` axis; docs/distributed.md. Loss scaling for float16 is static (``loss_scale=S``) or
+dynamic (an optimizer wrapped in :func:`~funcnet.train.loss_scale.dynamic_loss_scale`, whose
+state holds the scale); docs/mixed_precision.md.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from jax.sharding import Mesh
 
 from funcnet.core.layer import Layer
 from funcnet.core.op import Backward, Op, check_backward
+from funcnet.train.loss_scale import DynamicLossScaleState
 from funcnet.train.sharding import jit_data_parallel
 
 Batch = tuple[Any, Any]
@@ -59,6 +62,28 @@ def check_loss_scale(loss_scale: Any) -> None:
         )
 
 
+def _is_dynamic(tree: Any) -> bool:
+    return isinstance(tree, DynamicLossScaleState)
+
+
+def dynamic_scale(opt_state: Any, loss_scale: float | None) -> jax.Array | None:
+    """At trace time: the scale of a :func:`~funcnet.train.loss_scale.dynamic_loss_scale`
+    optimizer's state, or None for any other optimizer."""
+    if not _is_dynamic(opt_state):
+        if any(map(_is_dynamic, jax.tree.leaves(opt_state, is_leaf=_is_dynamic))):
+            raise ValueError(
+                "make_train_step: expected dynamic_loss_scale(...) to be the optimizer itself, "
+                "got it nested inside another transformation's state."
+            )
+        return None
+    if loss_scale is not None:
+        raise ValueError(
+            f"make_train_step: expected loss_scale=None with a dynamic_loss_scale optimizer, "
+            f"got loss_scale={loss_scale!r}."
+        )
+    return opt_state.scale
+
+
 def make_train_step(
     model: Layer,
     loss: Op,
@@ -86,7 +111,10 @@ def make_train_step(
     ``loss_scale=S`` differentiates ``S·loss`` and divides the gradients by ``S`` before the
     optimizer sees them: with float16 compute (funcnet/train/precision.py) it keeps small
     cotangents from underflowing. Wrap the optimizer in ``optax.apply_if_finite`` to skip the
-    steps where ``S`` made them overflow. The reported loss is unscaled.
+    steps where ``S`` made them overflow. The reported loss is unscaled. With an optimizer built
+    by :func:`~funcnet.train.loss_scale.dynamic_loss_scale` (and ``loss_scale=None``) the step
+    multiplies the loss by the scale held in ``opt_state``, the wrapper unscales the gradients
+    and adapts the scale, and the metrics add ``loss_scale``, the scale this step used.
 
     Examples:
       >>> import jax, jax.numpy as jnp, optax
@@ -104,20 +132,25 @@ def make_train_step(
     check_loss_scale(loss_scale)
     loss_fn = batch_loss_fn(model, loss, backward, train=True)
 
-    def objective(params, state, batch, key):
+    def objective(params, state, batch, key, scale):
         value, aux = loss_fn(params, state, batch, key)
-        return (value if loss_scale is None else value * loss_scale), (value, aux)
+        return (value if scale is None else value * scale), (value, aux)
 
     grad_fn = jax.grad(objective, has_aux=True)
 
     def step(params, state, opt_state, batch, key):
-        grads, (loss_value, (state, y)) = grad_fn(params, state, batch, key)
+        dynamic = dynamic_scale(opt_state, loss_scale)  # the wrapper unscales the gradients
+        scale = loss_scale if dynamic is None else dynamic
+        grads, (loss_value, (state, y)) = grad_fn(params, state, batch, key, scale)
         if loss_scale is not None:
             grads = jax.tree.map(lambda g: g / loss_scale, grads)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         metrics = batch_metrics(loss_value, y, batch[1])
         metrics["grad_norm"] = optax.tree.norm(grads)
+        if dynamic is not None:
+            metrics["grad_norm"] = metrics["grad_norm"] / dynamic
+            metrics["loss_scale"] = dynamic
         return params, state, opt_state, metrics
 
     return jit_train_step(step, donate=donate, mesh=mesh, where="make_train_step")

@@ -41,6 +41,8 @@ def test_batches_cover_every_example_once_in_a_key_determined_order():
     np.testing.assert_array_equal(seen, again)
     dropped = [len(y) for _, y in batches(data, 3, key=jax.random.key(0), drop_remainder=True)]
     assert dropped == [3, 3, 3] == [3] * num_batches(10, 3, drop_remainder=True)
+    rest = np.concatenate([y for _, y in batches(data, 3, key=jax.random.key(0), start=2)])
+    np.testing.assert_array_equal(rest, seen[6:])  # the same order, from the third batch on
 
 
 def test_batch_errors():
@@ -49,6 +51,8 @@ def test_batch_errors():
         next(batches(data, 0))
     with pytest.raises(ValueError, match="expected batch_size <= 4"):
         next(batches(data, 5, drop_remainder=True))
+    with pytest.raises(ValueError, match="batches: expected a non-negative integer start, got -1"):
+        next(batches(data, 2, start=-1))
     with pytest.raises(ValueError, match=r"got shapes \(4, 2\) and \(3,\)"):
         make_dataset(np.zeros((4, 2)), np.zeros(3))
 

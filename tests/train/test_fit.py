@@ -1,5 +1,7 @@
 """The fit loop and the main job."""
 
+import shutil
+
 import jax
 import numpy as np
 import optax
@@ -116,6 +118,33 @@ def test_interrupted_and_resumed_fit_ends_bit_identical(tmp_path):
     b, _ = checkpoint.restore(checkpoint.latest(tmp_path / "parts"), template)
     _assert_same_bits(a["params"], b["params"])
     assert np.array_equal(jax.random.key_data(a["key"]), jax.random.key_data(b["key"]))
+
+
+def test_resuming_from_any_mid_epoch_checkpoint_ends_bit_identical(tmp_path):
+    go = _resume_setup()  # 24 examples in batches of 8: 3 steps per epoch, 9 in all
+    whole = go(3, checkpoint_dir=tmp_path / "whole", checkpoint_every=5,
+               checkpoint_every_steps=2, keep_checkpoints=None)  # fmt: skip
+    saved = checkpoint.checkpoints(tmp_path / "whole")
+    assert [s for s, _ in saved] == [2, 4, 6, 8, 9]  # every 2 steps, and the end of the run
+    positions = [
+        (m["epoch"], m["batch"]) for m in map(checkpoint.read_metadata, (p for _, p in saved))
+    ]
+    assert positions == [(0, 2), (1, 1), (2, 0), (2, 2), (3, 0)]
+    for step, path in saved[:-1]:
+        parts = tmp_path / f"from_{step}"
+        parts.mkdir()
+        shutil.copy(path, parts)  # as if the process had died right after this save
+        resumed = go(3, checkpoint_dir=parts, resume=True)
+        assert resumed.resumed_from_step == step
+        _assert_same_bits((whole.params, whole.opt_state), (resumed.params, resumed.opt_state))
+        assert _without_seconds(resumed.history) == _without_seconds(whole.history)
+
+
+def test_checkpoint_every_steps_must_be_positive(tmp_path):
+    go = _resume_setup()
+    with pytest.raises(ValueError, match="fit: expected checkpoint_every_steps to be a positive "
+                       "integer, got 0"):  # fmt: skip
+        go(1, checkpoint_dir=tmp_path, checkpoint_every_steps=0)
 
 
 def test_resume_without_a_checkpoint_starts_afresh(tmp_path):

@@ -82,6 +82,31 @@ def test_each_example_draws_its_own_key():
     assert not np.array_equal(grads[0].w[0] != 0, grads[0].w[1] != 0)  # different masks
 
 
+def test_out_receives_the_gradients_in_its_own_buffers():
+    model, params, state, batch = _setup()
+    grads = per_example_grads(model, LOSS)
+    first = grads(params, state, batch, None)
+    expected = [np.array(leaf) for leaf in jax.tree.leaves(first)]  # copies, not views
+    pointers = [leaf.unsafe_buffer_pointer() for leaf in jax.tree.leaves(first)]
+    other = jax.tree.map(lambda a: a + 1.0, params)
+    again = grads(other, state, batch, None, out=first)
+    assert all(leaf.is_deleted() for leaf in jax.tree.leaves(first))  # donated
+    assert [leaf.unsafe_buffer_pointer() for leaf in jax.tree.leaves(again)] == pointers
+    back = grads(params, state, batch, None, again)
+    for a, b in zip(jax.tree.leaves(back), expected, strict=True):
+        np.testing.assert_array_equal(a, b)  # the same bits as the call without out
+
+
+def test_out_of_other_shapes_is_a_clear_error():
+    model, params, state, batch = _setup()
+    grads = per_example_grads(model, LOSS)
+    smaller = grads(params, state, jax.tree.map(lambda a: a[:3], batch), None)
+    with pytest.raises(ValueError, match=r"per_example_grads: expected out to be None or an "
+                       r"earlier result with the same shapes, .*shape=\(6, 5, 16\).* got .*"
+                       r"shape=\(3, 5, 16\)"):  # fmt: skip
+        grads(params, state, batch, None, smaller)
+
+
 def _dp_step(model, clip, noise, lr=1.0, seed=0):
     optimizer = optax.chain(
         optax.contrib.differentially_private_aggregate(clip, noise, jax.random.key(seed)),

@@ -42,6 +42,13 @@ def _setup(output_scale=1.0):
     return model, params, state, t
 
 
+def tiny_gradient_case():
+    """Outputs and residuals of order 1e-4: the output cotangent 2(y − t)/256 is ~1e-6 and the
+    hidden one, through weights of order 1e-4, ~1e-10 — below float16's smallest subnormal.
+    Shared with tests/train/test_loss_scale.py."""
+    return _setup(output_scale=1e-4)
+
+
 def test_outputs_params_and_gradients_keep_the_parameter_dtype():
     model, params, state, t = _setup()
     mixed = mixed_precision(model, Policy(jnp.bfloat16))
@@ -63,9 +70,7 @@ def test_low_precision_gradients_are_close_to_float32(dtype, bound, backward):
 
 
 def test_float16_underflows_without_loss_scaling_and_not_with_it():
-    # Outputs and residuals of order 1e-4: the output cotangent 2(y − t)/256 is ~1e-6 and the
-    # hidden one, through weights of order 1e-4, ~1e-10 — below float16's smallest subnormal.
-    model, params, state, t = _setup(output_scale=1e-4)
+    model, params, state, t = tiny_gradient_case()
     exact = _grads(model, params, state, t)
     mixed = mixed_precision(model, Policy(jnp.float16))
     unscaled = _grads(mixed, params, state, t)

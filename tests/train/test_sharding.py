@@ -113,6 +113,21 @@ def test_eval_and_per_example_grads_shard_too(four_devices):
     assert four_devices["eval_diff"] < 1e-6
     assert four_devices["per_example_diff"] < 1e-6
     assert four_devices["per_example_spec"] == ["data"]
+    assert four_devices["per_example_into_diff"] < 1e-6
+    assert four_devices["per_example_into_donated"] is True
+
+
+def test_fit_on_the_mesh_matches_one_device_and_resumes_mid_epoch(four_devices):
+    assert four_devices["fit_param_diff"] < 1e-6  # 2 epochs of Adam, 10 steps
+    assert four_devices["fit_eval_diff"] < 1e-6  # incl. a last eval batch of 2 on 4 devices
+    assert four_devices["fit_params_on_devices"] == [DEVICES]
+    assert four_devices["fit_params_replicated"] is True
+    assert four_devices["fit_resumed_from_step"] == 3
+    assert four_devices["fit_resumed_diff"] == 0.0  # bit-identical on the mesh too
+    assert four_devices["fit_error"] == (
+        "fit: expected a batch size divisible by the 4 devices of the mesh axis 'data', "
+        "got batch size 6."
+    )
 
 
 def test_a_batch_the_devices_do_not_divide_is_a_clear_error(four_devices):
