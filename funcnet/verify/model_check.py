@@ -17,7 +17,9 @@ import jax.numpy as jnp
 from funcnet.core.layer import Layer
 from funcnet.core.op import Op
 from funcnet.verify.op_check import central_difference, directional_error, to_float64
+from funcnet.verify.oracle import reference_jit
 from funcnet.verify.report import CaseReport, LeafError, Report, leaf_error
+from funcnet.verify.sampling import generators, random_like
 from funcnet.verify.tolerances import FD_STEP, tolerances
 
 
@@ -35,9 +37,12 @@ def _check_model(model, params, state, batch, loss, key, train, seed) -> list[Le
     tol = tolerances(jnp.float64)
     params, state, (x, t) = to_float64(params), to_float64(state), to_float64(batch)
     fn = model_loss(model, loss, key=key, train=train)
-    grad = {b: jax.jit(jax.value_and_grad(partial(fn, backward=b))) for b in ("manual", "autodiff")}
-    loss_manual, g_manual = grad["manual"](params, state, x, t)
-    loss_ref, g_ref = grad["autodiff"](params, state, x, t)
+    loss_manual, g_manual = jax.jit(jax.value_and_grad(partial(fn, backward="manual")))(
+        params, state, x, t
+    )
+    loss_ref, g_ref = reference_jit(jax.value_and_grad(partial(fn, backward="autodiff")))(
+        params, state, x, t
+    )
     errors = [leaf_error("forward", "loss", loss_manual, loss_ref, tol.transforms)]
 
     leaves_manual, treedef = jax.tree_util.tree_flatten_with_path(g_manual)
@@ -46,10 +51,10 @@ def _check_model(model, params, state, batch, loss, key, train, seed) -> list[Le
     for (path, gm), gr in zip(leaves_manual, leaves_ref, strict=True):
         errors.append(leaf_error("autodiff", jax.tree_util.keystr(path), gm, gr, tol.autodiff))
 
-    reference = jax.jit(partial(fn, backward="autodiff"))
-    keys = jax.random.split(jax.random.key(seed), len(leaves_params))
-    for i, ((path, gm), p, k) in enumerate(zip(leaves_manual, leaves_params, keys, strict=True)):
-        u = jax.random.normal(k, p.shape, p.dtype)
+    reference = reference_jit(partial(fn, backward="autodiff"))
+    (rng,) = generators(seed, 1)
+    for i, ((path, gm), p) in enumerate(zip(leaves_manual, leaves_params, strict=True)):
+        u = random_like(rng, p)
         u = u / jnp.linalg.norm(u)
         h = FD_STEP * max(1.0, float(jnp.max(jnp.abs(p))))
 

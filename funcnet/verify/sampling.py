@@ -1,39 +1,55 @@
-"""Drawing the arguments of a sample case (see :class:`funcnet.core.registry.Arg`)."""
+"""Drawing a check's arguments, cotangents and directions (:class:`~funcnet.core.registry.Arg`).
+
+Draws come from NumPy generators, not ``jax.random``: an eager ``jax.random`` call compiles a
+program for every new shape (0.2–0.9 s each on the CI machine), and a check draws a dozen
+shapes per case, so sampling with JAX cost more than the checks themselves. Values are drawn
+in float64 and rounded once to the check's dtype.
+"""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from funcnet.core.registry import Arg
 from funcnet.verify.tolerances import is_low_precision
 
 
-def draw_arg(arg: Arg, key: jax.Array, dtype: jnp.dtype) -> jax.Array:
+def generators(seed: int, count: int) -> list[np.random.Generator]:
+    """``count`` independent generators derived from ``seed``."""
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(count)]
+
+
+def draw_arg(arg: Arg, rng: np.random.Generator, dtype: jnp.dtype) -> jax.Array:
     """Draw one argument; floating kinds in ``dtype``, ``"int"`` in int32."""
     if arg.kind == "int":
-        return jax.random.randint(key, arg.shape, 0, int(arg.high), dtype=jnp.int32)
+        return jnp.asarray(rng.integers(0, int(arg.high), arg.shape, dtype=np.int32))
     if arg.kind == "simplex":
-        p = jax.random.uniform(key, arg.shape, dtype, minval=0.1, maxval=1.0)
-        return p / jnp.sum(p, axis=-1, keepdims=True)
+        p = rng.uniform(0.1, 1.0, arg.shape)
+        return _as(p / p.sum(axis=-1, keepdims=True), dtype)
     if arg.kind == "positive" and arg.low <= 0:
         raise ValueError(f"verify: a positive argument needs low > 0, got low={arg.low}.")
     if is_low_precision(dtype):
-        x = _distinct_uniform(key, arg, dtype)
+        x = _distinct_uniform(rng, arg)
     else:
-        x = jax.random.uniform(key, arg.shape, dtype, minval=arg.low, maxval=arg.high)
+        x = rng.uniform(arg.low, arg.high, arg.shape)
     for point in arg.avoid:
         # Push values within `margin` of a kink further out, keeping their side of it.
         d = x - point
-        side = jnp.where(d >= 0, 1.0, -1.0).astype(dtype)
-        x = jnp.where(jnp.abs(d) < arg.margin, x + side * arg.margin, x)
-    return x
+        x = np.where(np.abs(d) < arg.margin, x + np.where(d >= 0, 1.0, -1.0) * arg.margin, x)
+    return _as(x, dtype)
 
 
-def _distinct_uniform(key: jax.Array, arg: Arg, dtype: jnp.dtype) -> jax.Array:
-    """Uniform-looking values in ``[low, high]`` that stay distinct after rounding to ``dtype``.
+def _as(x: np.ndarray, dtype: jnp.dtype) -> jax.Array:
+    return jnp.asarray(np.asarray(x).astype(dtype))
+
+
+def _distinct_uniform(rng: np.random.Generator, arg: Arg) -> np.ndarray:
+    """Uniform-looking values in ``[low, high]`` that stay distinct after rounding to a low dtype.
 
     bfloat16 keeps 8 significant bits, so plain uniform draws repeat values, and a repeated
     value is a tie — a kink — for max-like ops. The values are a shuffled grid of ``n`` cells,
@@ -41,17 +57,25 @@ def _distinct_uniform(key: jax.Array, arg: Arg, dtype: jnp.dtype) -> jax.Array:
     for the small shapes sample cases use.
     """
     n = math.prod(arg.shape)
-    k_perm, k_jitter = jax.random.split(key)
-    cell = jax.random.permutation(k_perm, n).astype(jnp.float32)
-    jitter = jax.random.uniform(k_jitter, (n,), jnp.float32, minval=0.25, maxval=0.75)
+    cell = rng.permutation(n)
+    jitter = rng.uniform(0.25, 0.75, n)
     x = arg.low + (arg.high - arg.low) * (cell + jitter) / n
-    return x.reshape(arg.shape).astype(dtype)
+    return x.reshape(arg.shape)
 
 
-def draw_args(args: tuple[Arg, ...], key: jax.Array, dtype: jnp.dtype) -> tuple[jax.Array, ...]:
-    """Draw every argument of a case from independent keys."""
-    keys = jax.random.split(key, len(args))
-    return tuple(draw_arg(a, k, dtype) for a, k in zip(args, keys, strict=True))
+def draw_args(args: tuple[Arg, ...], rng: np.random.Generator, dtype: jnp.dtype) -> tuple:
+    """Draw every argument of a case, one after another from ``rng``."""
+    return tuple(draw_arg(a, rng, dtype) for a in args)
+
+
+def random_like(rng: np.random.Generator, x: Any) -> jax.Array:
+    """Standard normal values with the shape and dtype of ``x``."""
+    return _as(rng.standard_normal(jnp.shape(x)), jnp.result_type(x))
+
+
+def random_cotangent(rng: np.random.Generator, y: Any) -> Any:
+    """A random cotangent for an output pytree (an op may return a tuple, e.g. ``(hs, h_T)``)."""
+    return jax.tree.map(lambda a: random_like(rng, a), y)
 
 
 def is_differentiable(x: jax.Array) -> bool:

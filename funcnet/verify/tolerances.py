@@ -19,6 +19,12 @@ directional derivative ``⟨g, u⟩`` is judged relative to ``‖g‖`` rather t
 by about ``δ‖g‖/√n`` — comparable to the value itself once ``δ`` is a few percent, so the
 usual relative measure would fail correct bf16 backward passes at random.
 
+The floor of a directional error's denominator follows from the same rounding: a gradient
+computed in ``dtype`` is off by up to ``δ ≈ 20·eps·‖g‖``, so its directional derivative can be
+told apart at ``eps^(2/3)`` only when the denominator is at least ``20·eps^(1/3)·‖g‖``. The
+floor is that, between ``1e-3`` and ``1``: ``1e-3`` at float64 (where it only guards against
+unlucky directions), ``0.098`` at float32, and ``1`` (``‖g‖`` itself) at bfloat16/float16.
+
 All errors are normwise: ``max|a − b| / max|b|`` over the leaf (elementwise relative errors
 are meaningless where the reference is near zero).
 """
@@ -31,6 +37,8 @@ import jax.numpy as jnp
 
 FD_RTOL_FLOAT64 = 1e-6
 FD_STEP = float(jnp.finfo(jnp.float64).eps) ** (1 / 3)
+# A gradient carries rounding error of up to this many ulps of its norm (ops composed in it).
+ROUNDING_ULPS = 20
 
 
 class Tolerances(NamedTuple):
@@ -50,10 +58,11 @@ def tolerances(dtype: jnp.dtype) -> Tolerances:
     dtype = jnp.dtype(dtype)
     if not jnp.issubdtype(dtype, jnp.floating):
         raise ValueError(f"verify: expected a floating-point dtype, got {dtype}.")
-    rtol = float(jnp.finfo(dtype).eps) ** (2 / 3)
+    eps = float(jnp.finfo(dtype).eps)
+    rtol = eps ** (2 / 3)
     return Tolerances(
         autodiff=rtol,
         finite_differences=max(rtol, FD_RTOL_FLOAT64),
         transforms=rtol,
-        fd_floor=1.0 if is_low_precision(dtype) else 1e-3,
+        fd_floor=min(1.0, max(1e-3, ROUNDING_ULPS * eps ** (1 / 3))),
     )
