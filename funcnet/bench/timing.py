@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 
 class Compiled(NamedTuple):
@@ -90,7 +91,8 @@ def into_runner(fn: Any, args: Sequence[Any], warmup: int) -> tuple[Compiled, Ca
     with a runner that feeds each result back in as the next ``out``."""
     out = jax.eval_shape(fn, *args)
     compiled = compile_step(fn, *args, out)
-    previous = [fn(*args)]
+    # Any buffers of the right shapes start the chain (calling fn(*args) would compile again).
+    previous = [jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), out)]
 
     def run_one() -> Any:
         previous[0] = compiled.fn(*args, previous[0])

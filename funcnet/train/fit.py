@@ -22,7 +22,7 @@ from funcnet.core.layer import Layer
 from funcnet.core.op import Backward, Op
 from funcnet.data.dataset import Dataset, batches, num_batches
 from funcnet.train import checkpoint
-from funcnet.train.sharding import check_mesh, data_devices, replicate
+from funcnet.train.sharding import check_batch_size, check_mesh, data_devices, replicate
 from funcnet.train.step import make_eval_step, make_train_step
 
 
@@ -136,11 +136,7 @@ def _check_mesh_batch(mesh: Mesh | None, batch_size: int) -> None:
             f"fit: expected one process with a mesh, got {jax.process_count()}; on several "
             "hosts, write the loop with make_train_step and shard_batch (docs/distributed.md)."
         )
-    if batch_size % data_devices(mesh):
-        raise ValueError(
-            f"fit: expected a batch size divisible by the {data_devices(mesh)} devices of the "
-            f"mesh axis 'data', got batch size {batch_size}."
-        )
+    check_batch_size(batch_size, data_devices(mesh), "fit")
 
 
 def fit(

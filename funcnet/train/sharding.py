@@ -67,15 +67,19 @@ def check_batch_divisible(batch: Any, mesh: Mesh, where: str) -> None:
     _check_batch_size(batch, data_devices(mesh), where)
 
 
+def check_batch_size(size: int | None, devices: int, where: str) -> None:
+    """Raise a ValueError unless ``devices`` divide the batch size ``size`` (None: a scalar)."""
+    if size is None or size % devices:
+        raise ValueError(
+            f"{where}: expected a batch size divisible by the {devices} devices of the mesh "
+            f"axis {DATA_AXIS!r}, got batch size {'none (a scalar)' if size is None else size}."
+        )
+
+
 def _check_batch_size(batch: Any, devices: int, where: str) -> None:
     for leaf in jax.tree.leaves(batch):
         shape = leaf.shape if hasattr(leaf, "shape") else np.shape(leaf)  # np.shape costs 2 µs
-        if not shape or shape[0] % devices:
-            size = shape[0] if shape else "none (a scalar)"
-            raise ValueError(
-                f"{where}: expected a batch size divisible by the {devices} devices of the mesh "
-                f"axis {DATA_AXIS!r}, got batch size {size}."
-            )
+        check_batch_size(shape[0] if shape else None, devices, where)
 
 
 def shard_batch(batch: Any, mesh: Mesh) -> Any:
@@ -162,6 +166,7 @@ __all__ = [
     "DATA_AXIS",
     "batch_sharding",
     "check_batch_divisible",
+    "check_batch_size",
     "check_mesh",
     "data_devices",
     "data_mesh",

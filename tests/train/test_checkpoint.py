@@ -20,6 +20,7 @@ import pytest
 
 from funcnet.train import checkpoint
 from funcnet.train.checkpoint import CheckpointError
+from tests.train.bits import bits
 
 
 class Params(NamedTuple):
@@ -47,14 +48,6 @@ def _tree():
     }
 
 
-def _bits(leaf):
-    """The raw bytes of a leaf, so that -0.0, NaN payloads and key words must all agree."""
-    if jax.dtypes.issubdtype(getattr(leaf, "dtype", None), jax.dtypes.prng_key):
-        leaf = jax.random.key_data(leaf)
-    array = np.asarray(leaf)
-    return array.dtype, array.shape, array.tobytes()
-
-
 def test_round_trip_is_bit_identical(tmp_path):
     tree = _tree()
     path = checkpoint.save(tmp_path / "c.npz", tree, {"epoch": 3, "history": [{"loss": 0.1}]})
@@ -63,7 +56,7 @@ def test_round_trip_is_bit_identical(tmp_path):
     assert jax.tree.structure(restored) == jax.tree.structure(tree)
     for a, b in zip(jax.tree.leaves(tree), jax.tree.leaves(restored), strict=True):
         assert type(a) is type(b) or isinstance(b, jax.Array)
-        assert _bits(a) == _bits(b)
+        assert bits(a) == bits(b)
     assert restored["params"][1].w.dtype == jnp.bfloat16
     assert restored["params"][1].b.dtype == jnp.int32
     assert restored["keys"].dtype == tree["keys"].dtype  # key<rbg>, not key<fry>

@@ -15,6 +15,7 @@ from funcnet.models import mlp
 from funcnet.train import checkpoint, fit
 from funcnet.train.checkpoint import CheckpointError
 from funcnet.train.job import run
+from tests.train.bits import assert_same_bits
 
 
 def test_fit_learns_xor_and_is_deterministic():
@@ -90,12 +91,6 @@ def _resume_setup():
     return go
 
 
-def _assert_same_bits(a, b):
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        assert x.dtype == y.dtype
-        np.testing.assert_array_equal(x, y)
-
-
 def _without_seconds(history):
     return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
 
@@ -107,7 +102,7 @@ def test_interrupted_and_resumed_fit_ends_bit_identical(tmp_path):
     assert first.resumed_from_epoch == 0 and len(first.history) == 1
     resumed = go(3, checkpoint_dir=tmp_path / "parts", resume=True)
     assert resumed.resumed_from_epoch == 1
-    _assert_same_bits((whole.params, whole.opt_state), (resumed.params, resumed.opt_state))
+    assert_same_bits((whole.params, whole.opt_state), (resumed.params, resumed.opt_state))
     assert _without_seconds(resumed.history) == _without_seconds(whole.history)
     assert resumed.history[0]["seconds"] == first.history[0]["seconds"]  # restored, not rerun
     # The newest checkpoints of both runs hold the same bits, and steps 3, 6, 9 were kept.
@@ -116,7 +111,7 @@ def test_interrupted_and_resumed_fit_ends_bit_identical(tmp_path):
                 "key": jax.random.key(0)}  # fmt: skip
     a, _ = checkpoint.restore(checkpoint.latest(tmp_path / "whole"), template)
     b, _ = checkpoint.restore(checkpoint.latest(tmp_path / "parts"), template)
-    _assert_same_bits(a["params"], b["params"])
+    assert_same_bits(a["params"], b["params"])
     assert np.array_equal(jax.random.key_data(a["key"]), jax.random.key_data(b["key"]))
 
 
@@ -136,7 +131,7 @@ def test_resuming_from_any_mid_epoch_checkpoint_ends_bit_identical(tmp_path):
         shutil.copy(path, parts)  # as if the process had died right after this save
         resumed = go(3, checkpoint_dir=parts, resume=True)
         assert resumed.resumed_from_step == step
-        _assert_same_bits((whole.params, whole.opt_state), (resumed.params, resumed.opt_state))
+        assert_same_bits((whole.params, whole.opt_state), (resumed.params, resumed.opt_state))
         assert _without_seconds(resumed.history) == _without_seconds(whole.history)
 
 
@@ -152,7 +147,7 @@ def test_resume_without_a_checkpoint_starts_afresh(tmp_path):
     plain = go(2)
     resumed = go(2, checkpoint_dir=tmp_path, resume=True, checkpoint_every=5, keep_checkpoints=None)
     assert resumed.resumed_from_epoch == 0
-    _assert_same_bits(plain.params, resumed.params)
+    assert_same_bits(plain.params, resumed.params)
     assert [s for s, _ in checkpoint.checkpoints(tmp_path)] == [6]  # the last epoch always saves
 
 

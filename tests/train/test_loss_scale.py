@@ -19,15 +19,10 @@ from funcnet.train import (
     make_train_step,
     mixed_precision,
 )
+from tests.train.bits import assert_same_bits
 from tests.train.test_precision import X, _grads, _rel_errors, _setup, tiny_gradient_case
 
 MSE = mean_squared_error()
-
-
-def _assert_same_bits(a, b):
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        x, y = np.asarray(x), np.asarray(y)
-        assert (x.dtype, x.shape, x.tobytes()) == (y.dtype, y.shape, y.tobytes())
 
 
 def _float16_step(opt):
@@ -48,8 +43,8 @@ def test_overflow_halves_the_scale_and_leaves_params_and_inner_state_untouched()
     assert not bool(new_opt_state.inner.last_finite)
     assert int(new_opt_state.inner.notfinite_count) == 1
     assert not np.isfinite(float(metrics["grad_norm"]))
-    _assert_same_bits(new_params, params)
-    _assert_same_bits(new_opt_state.inner.inner_state, opt_state.inner.inner_state)
+    assert_same_bits(new_params, params)
+    assert_same_bits(new_opt_state.inner.inner_state, opt_state.inner.inner_state)
 
 
 def test_scale_doubles_after_period_finite_steps_and_the_step_compiles_once():
@@ -98,7 +93,7 @@ def test_float16_dynamic_scaling_from_an_overflowing_scale_recovers_the_gradient
         scales.append(float(metrics["loss_scale"]))
         if bool(opt_state.inner.last_finite):
             break
-        _assert_same_bits(new, params)
+        assert_same_bits(new, params)
         assert len(scales) < 40
     assert scales == [2.0**40 / 2**i for i in range(len(scales))]
     assert 2.0**16 <= scales[-1] <= 2.0**31
@@ -125,7 +120,7 @@ def test_float32_training_is_unchanged_by_a_power_of_two_scale():
             norms.append(float(metrics["grad_norm"]))
         runs[name] = (p, norms)
     assert float(o.scale) == 2.0**17  # it grew twice, so three scales were used
-    _assert_same_bits(runs["scaled"][0], runs["skipping"][0])
+    assert_same_bits(runs["scaled"][0], runs["skipping"][0])
     for a, b in zip(jax.tree.leaves(runs["scaled"][0]), jax.tree.leaves(runs["plain"][0]),
                     strict=True):  # fmt: skip
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
@@ -182,8 +177,8 @@ def test_fit_runs_with_the_wrapper_and_its_state_round_trips_through_a_checkpoin
     assert result.history[0]["train_loss_scale"] == 2.0**15
     assert result.history[-1]["train_loss"] < 0.5 * result.history[0]["train_loss"]
     unscaled = go(optax.apply_if_finite(optax.adam(0.05), 10))
-    _assert_same_bits(result.params, unscaled.params)
+    assert_same_bits(result.params, unscaled.params)
     path = checkpoint.save(tmp_path / "ckpt.npz", {"opt_state": result.opt_state})
     restored, _ = checkpoint.restore(path, {"opt_state": opt.init(params)})
     assert isinstance(restored["opt_state"], DynamicLossScaleState)
-    _assert_same_bits(restored["opt_state"], result.opt_state)
+    assert_same_bits(restored["opt_state"], result.opt_state)
