@@ -15,19 +15,19 @@ import jax
 from plotting import pyplot
 
 import funcnet as fn
+from funcnet import recipes
 from funcnet.data.dataset import Dataset
-from funcnet.train import job
 
 OUT = pathlib.Path(__file__).parent / "out"
 GRAD_CHECK_EXAMPLES = 16
 
 
 def build(kind: str, batch_norm: bool, classes: int):
-    recipe = job.RECIPES[("digits", kind)]
+    recipe = recipes.RECIPES[("digits", kind)]
     if kind == "mlp":
-        return recipe, fn.mlp(recipe.hidden, classes, batch_norm=batch_norm)
+        return recipe, fn.mlp(recipe.hidden_features, classes, batch_norm=batch_norm)
     model = fn.cnn(2, classes, channels=recipe.channels, kernel_size=recipe.kernel_size,
-                   hidden=recipe.hidden[0], batch_norm=batch_norm)  # fmt: skip
+                   hidden_features=recipe.hidden_features[0], batch_norm=batch_norm)  # fmt: skip
     return recipe, model
 
 
@@ -53,7 +53,7 @@ def run(kind: str, batch_norm: bool, epochs: int, train: Dataset, test: Dataset)
             }
     start = time.perf_counter()
     result = fn.train.fit(
-        model, loss, job.optimizer(recipe, epochs, len(train)), params, state, train,
+        model, loss, recipes.optimizer(recipe, epochs, len(train)), params, state, train,
         key=fit_key, epochs=epochs, batch_size=recipe.batch_size, eval_data=test, progress=False,
     )  # fmt: skip
     return {
@@ -121,7 +121,7 @@ def plot(runs: list[dict], path: pathlib.Path) -> bool:
 
 
 def main(mlp_epochs: int, cnn_epochs: int) -> None:
-    train, test = job.load("digits")
+    train, test = recipes.load("digits")
     runs = [
         run(kind, bn, epochs, train, test)
         for kind, epochs in (("mlp", mlp_epochs), ("cnn", cnn_epochs))

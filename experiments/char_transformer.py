@@ -64,8 +64,8 @@ def main(max_steps: int, minutes: float, eval_every: int) -> None:
     vocab = len(chars)
     print(f"corpus {len(text):,} chars, vocab {vocab}, train {split:,}, val {len(val_ids):,}")
 
-    model = transformer_lm(vocab, context=CONTEXT, model_dim=DIM, num_heads=HEADS,
-                           num_blocks=BLOCKS, mlp_dim=4 * DIM)  # fmt: skip
+    model = transformer_lm(vocab, context=CONTEXT, features=DIM, num_heads=HEADS,
+                           num_blocks=BLOCKS, hidden_features=4 * DIM)  # fmt: skip
     loss = softmax_cross_entropy_with_integer_labels()  # mean over the B·T positions
     _, params, state = model.init(jax.random.key(0), (BATCH, CONTEXT))
     n_params = sum(p.size for p in jax.tree.leaves(params))

@@ -19,8 +19,8 @@ import optax
 from funcnet.data.dataset import Dataset
 from funcnet.losses import softmax_cross_entropy_with_integer_labels
 from funcnet.models import gru_classifier
+from funcnet.recipes import load
 from funcnet.train.fit import fit
-from funcnet.train.job import load
 from funcnet.verify import verify_model
 
 BATCH, HIDDEN, EPOCHS, LEARNING_RATE, WEIGHT_DECAY, CLIP = 64, 64, 30, 1e-2, 1e-4, 1.0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from plotting import pyplot
 
-from funcnet.train.job import run
+from funcnet.recipes import run
 
 PAPER = {"mlp": 0.68, "cnn": 0.94}
 

@@ -67,7 +67,7 @@ from funcnet.train import (
     mixed_precision,
     per_example_grads,
 )
-from funcnet.verify import check_op, check_registry, verify_model
+from funcnet.verify import verify_model, verify_op, verify_registry
 
 __version__ = "0.1.0"
 
@@ -83,8 +83,6 @@ __all__ = [
     "batch_norm",
     "bidirectional",
     "binary_cross_entropy_with_logits",
-    "check_op",
-    "check_registry",
     "cnn",
     "conv1d",
     "conv2d",
@@ -146,4 +144,6 @@ __all__ = [
     "transformer_lm",
     "verify",
     "verify_model",
+    "verify_op",
+    "verify_registry",
 ]

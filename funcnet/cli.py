@@ -35,7 +35,7 @@ def _positive_int(text: str) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     import funcnet  # noqa: F401  (registers every op)
     from funcnet.core import registry
-    from funcnet.verify import check_registry
+    from funcnet.verify import verify_registry
 
     names = args.ops or None
     if names:
@@ -43,7 +43,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         if unknown:
             _err(f"funcnet check: unknown ops {unknown}; known: {', '.join(registry.op_names())}")
             return 2
-    report = check_registry(names, dtypes=tuple(args.dtype or ["float64"]), seed=args.seed)
+    report = verify_registry(names, dtypes=tuple(args.dtype or ["float64"]), seed=args.seed)
     if args.json:
         _print_json(report.to_json(details=args.details))
     else:
@@ -53,8 +53,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from funcnet.recipes import run
     from funcnet.train.checkpoint import CheckpointError
-    from funcnet.train.job import run
     from funcnet.verify import VerificationError
 
     if args.resume and args.checkpoint_dir is None:
@@ -119,7 +119,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from funcnet.train.job import DATASETS, MODELS
+    from funcnet.recipes import DATASETS, MODELS
 
     parser = argparse.ArgumentParser(prog="funcnet", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)

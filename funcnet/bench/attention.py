@@ -22,8 +22,7 @@ import jax.numpy as jnp
 
 from funcnet.bench.registry import BenchConfig, Row, benchmark, comparison_row
 from funcnet.bench.timing import function_runner, time_interleaved
-from funcnet.layers.attention import dot_product_attention_op
-from funcnet.layers.attention_lean import dot_product_attention_lean_op
+from funcnet.layers.attention import dot_product_attention_lean_op, dot_product_attention_op
 
 HEADS, HEAD_DIM, BLOCK = 8, 64, 128
 SIZES = (512, 1024, 2048, 4096)
@@ -68,7 +67,13 @@ def attention_rows(n: int, config: BenchConfig) -> list[Row]:
     rounds = max(2, config.rounds // scale)
     steps = max(1, config.steps // scale)
     ms_direct, ms_lean, ms_auto = time_interleaved(runners, rounds=rounds, steps=steps)
-    extra = {"seq_len": n, "heads": HEADS, "head_dim": HEAD_DIM, "rounds": rounds, "steps": steps}
+    extra = {
+        "seq_len": n,
+        "heads": HEADS,
+        "head_features": HEAD_DIM,
+        "rounds": rounds,
+        "steps": steps,
+    }
     return [
         comparison_row(f"attention_direct_N{n}", compiled[0], compiled[2], [ms_direct, ms_auto],
                        **extra),

@@ -22,8 +22,8 @@ from funcnet.layers.activations import relu
 from funcnet.layers.combinators import serial
 from funcnet.layers.conv import conv2d
 from funcnet.layers.dense import dense
-from funcnet.layers.global_pool import flatten
-from funcnet.layers.max_pool import max_pool2d
+from funcnet.layers.flatten import flatten
+from funcnet.layers.pool import max_pool2d
 from funcnet.losses import softmax_cross_entropy_with_integer_labels
 
 BATCH, SIDE, CLASSES, LEARNING_RATE = 64, 28, 10, 1e-2

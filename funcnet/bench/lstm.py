@@ -12,7 +12,7 @@ import jax.numpy as jnp
 
 from funcnet.bench.registry import BenchConfig, Row, benchmark, comparison_row
 from funcnet.bench.timing import function_runner, time_interleaved
-from funcnet.layers.recurrent_layers import lstm
+from funcnet.layers.recurrent import lstm
 
 BATCH, STEPS, FEATURES, HIDDEN = 64, 100, 32, 128
 

@@ -14,8 +14,7 @@ import jax.numpy as jnp
 from funcnet.bench.registry import BenchConfig, Row, benchmark, comparison_row
 from funcnet.bench.timing import step_runner, time_interleaved
 from funcnet.core.layer import Layer
-from funcnet.layers.batch_norm import batch_norm
-from funcnet.layers.layer_norm import layer_norm
+from funcnet.layers.norm import batch_norm, layer_norm
 
 BATCH, FEATURES = 256, 1024
 

@@ -104,19 +104,38 @@ def check_input_shape(name: str, input_shape: Any) -> Shape:
     return shape
 
 
-def elementwise(op: Op, check: Callable[[Any], None] | None = None) -> Layer:
-    """A parameter-free layer applying a shape-preserving ``op`` to its input."""
+def op_layer(
+    op: Op,
+    *,
+    min_rank: int = 0,
+    what: str = "input",
+    output_shape: Callable[[Shape], Shape] | None = None,
+    check: Callable[[Any], None] | None = None,
+) -> Layer:
+    """A parameter-free layer applying ``op`` to a floating input of rank ``>= min_rank``.
+
+    ``output_shape`` maps the input shape to the output shape (the identity by default);
+    ``check`` validates the input further (at trace time).
+    """
 
     def init(key: jax.Array, input_shape: Shape) -> tuple[Shape, tuple, tuple]:
         del key
-        return check_input_shape(op.name, input_shape), (), ()
+        shape = check_input_shape(op.name, input_shape)
+        check_shape_rank(op.name, shape, min_rank, what)
+        return (output_shape(shape) if output_shape else shape), (), ()
 
     def apply(params, state, x, *, key=None, train=False, backward="manual"):
         del params, key, train
         check_backward(backward, op.name)
+        check_shape_rank(op.name, jnp.shape(x), min_rank, what)
         check_floating(op.name, x)
         if check is not None:
             check(x)
         return op(x, backward=backward), state
 
     return Layer(op.name, init, apply)
+
+
+def elementwise(op: Op, check: Callable[[Any], None] | None = None) -> Layer:
+    """A parameter-free layer applying a shape-preserving ``op`` to its input."""
+    return op_layer(op, check=check)

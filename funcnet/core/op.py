@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import jax
+import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
 Backward = Literal["manual", "autodiff"]
@@ -106,3 +107,9 @@ def make_op(
 
 def _is_symbolic_zero(c: Any) -> bool:
     return isinstance(c, SymbolicZero)
+
+
+def shape_witness(shape: tuple[int, ...]) -> jax.Array:
+    """An empty array whose shape records ``shape``: a residual that carries only a static shape
+    (residuals must be arrays; this one costs no memory)."""
+    return jnp.zeros((0, *shape), jnp.bool_)

@@ -1,29 +1,44 @@
-"""Layer families, one per module; importing this package registers their ops."""
+"""Layers: one subpackage per family (activations, conv, pool, norm, recurrent, attention) and
+small layers flat (dense, add, cast, dropout, embedding, flatten, combinators). Importing this
+package registers every op."""
 
 from funcnet.layers.activations import (
+    elu,
+    elu_op,
+    gelu,
+    gelu_op,
     identity,
     identity_op,
     leaky_relu,
     leaky_relu_op,
+    log_softmax,
+    log_softmax_op,
     relu,
     relu_op,
     sigmoid,
     sigmoid_op,
+    softmax,
+    softmax_op,
+    softplus,
+    softplus_op,
     tanh,
     tanh_op,
 )
 from funcnet.layers.add import add_op
-from funcnet.layers.attention import dot_product_attention_op
-from funcnet.layers.attention_lean import dot_product_attention_lean_op
-from funcnet.layers.avg_pool import avg_pool1d, avg_pool1d_op, avg_pool2d, avg_pool2d_op
-from funcnet.layers.batch_norm import (
-    BatchNormParams,
-    BatchNormState,
-    batch_norm,
-    batch_norm_eval_op,
-    batch_norm_op,
+from funcnet.layers.attention import (
+    MultiHeadAttentionParams,
+    PositionsParams,
+    add_positions_op,
+    dot_product_attention_lean_op,
+    dot_product_attention_op,
+    learned_positions,
+    merge_heads_op,
+    multi_head_attention,
+    sinusoidal_positions,
+    sinusoidal_table,
+    split_heads_op,
+    transformer_block,
 )
-from funcnet.layers.bidirectional import bidirectional, concat_op, flip_op
 from funcnet.layers.cast import cast_op
 from funcnet.layers.combinators import parallel, residual, serial
 from funcnet.layers.conv import (
@@ -34,8 +49,6 @@ from funcnet.layers.conv import (
     conv2d_op,
     conv3d,
     conv3d_op,
-)
-from funcnet.layers.conv_transpose import (
     conv_transpose1d,
     conv_transpose1d_op,
     conv_transpose2d,
@@ -44,49 +57,59 @@ from funcnet.layers.conv_transpose import (
 from funcnet.layers.dense import DenseParams, dense, dense_op
 from funcnet.layers.dropout import dropout, dropout_op
 from funcnet.layers.embedding import EmbeddingParams, embedding, embedding_op
-from funcnet.layers.global_pool import (
-    flatten,
-    flatten_op,
-    global_avg_pool,
-    global_avg_pool_op,
-    global_max_pool,
-    global_max_pool_op,
-)
-from funcnet.layers.group_norm import GroupNormParams, group_norm, group_norm_op
-from funcnet.layers.heads import merge_heads_op, split_heads_op
-from funcnet.layers.layer_norm import (
+from funcnet.layers.flatten import flatten, flatten_op
+from funcnet.layers.norm import (
+    BatchNormParams,
+    BatchNormState,
+    GroupNormParams,
     LayerNormParams,
+    batch_norm,
+    batch_norm_eval_op,
+    batch_norm_op,
+    group_norm,
+    group_norm_op,
     layer_norm,
     layer_norm_op,
     rms_norm,
     rms_norm_op,
 )
-from funcnet.layers.max_pool import max_pool1d, max_pool1d_op, max_pool2d, max_pool2d_op
-from funcnet.layers.multi_head_attention import MultiHeadAttentionParams, multi_head_attention
-from funcnet.layers.positional import (
-    PositionsParams,
-    add_positions_op,
-    learned_positions,
-    sinusoidal_positions,
-    sinusoidal_table,
+from funcnet.layers.pool import (
+    avg_pool1d,
+    avg_pool1d_op,
+    avg_pool2d,
+    avg_pool2d_op,
+    global_avg_pool,
+    global_avg_pool_op,
+    global_max_pool,
+    global_max_pool_op,
+    max_pool1d,
+    max_pool1d_op,
+    max_pool2d,
+    max_pool2d_op,
 )
-from funcnet.layers.recurrent import gru_op, lstm_op, rnn_op
-from funcnet.layers.recurrent_layers import RecurrentInput, gru, lstm, rnn, sequence_layer
-from funcnet.layers.rnn_cells import (
+from funcnet.layers.recurrent import (
     GRUParams,
     LSTMParams,
     LSTMState,
+    RecurrentInput,
     RNNParams,
+    bidirectional,
+    concat_op,
+    flip_op,
+    gru,
     gru_cell,
     gru_cell_op,
+    gru_op,
+    lstm,
     lstm_cell,
     lstm_cell_op,
+    lstm_op,
+    rnn,
     rnn_cell,
     rnn_cell_op,
+    rnn_op,
+    sequence_layer,
 )
-from funcnet.layers.smooth_activations import elu, elu_op, gelu, gelu_op, softplus, softplus_op
-from funcnet.layers.softmax import log_softmax, log_softmax_op, softmax, softmax_op
-from funcnet.layers.transformer import transformer_block
 
 __all__ = [
     "BatchNormParams",

@@ -27,7 +27,7 @@ NAME = "embedding"
 
 
 class EmbeddingParams(NamedTuple):
-    table: jax.Array  # [vocab_size, dim]
+    table: jax.Array  # [vocab_size, features]
 
 
 def _check_padding_idx(padding_idx: Any, vocab_size: int | None = None) -> None:
@@ -52,7 +52,7 @@ def _check_args(ids: Any, table: Any, padding_idx: int | None) -> None:
         raise ValueError(f"{NAME}: expected integer ids, got dtype {ids_dtype}.")
     if jnp.ndim(table) != 2 or not jnp.issubdtype(table_dtype, jnp.floating):
         raise ValueError(
-            f"{NAME}: expected a floating-point table [vocab_size, dim], got shape "
+            f"{NAME}: expected a floating-point table [vocab_size, features], got shape "
             f"{jnp.shape(table)} and dtype {table_dtype}."
         )
     _check_padding_idx(padding_idx, jnp.shape(table)[0])
@@ -109,22 +109,22 @@ def embedding_op(padding_idx: int | None = None) -> Op:
         # dW = Sᵀ dY: a scatter-add of dY's rows into their ids' rows (repeats accumulate,
         # out-of-range and padding ids are dropped); the integer ids get None
         rows, table_witness = res
-        vocab_size, dim = table_witness.shape[1:]
-        dtable = jnp.zeros((vocab_size, dim), dy.dtype)
-        return None, dtable.at[rows.reshape(-1)].add(dy.reshape(-1, dim), mode="drop")
+        vocab_size, features = table_witness.shape[1:]
+        dtable = jnp.zeros((vocab_size, features), dy.dtype)
+        return None, dtable.at[rows.reshape(-1)].add(dy.reshape(-1, features), mode="drop")
 
     return make_op(NAME, forward, fwd, bwd)
 
 
 def embedding(
     vocab_size: int,
-    dim: int,
+    features: int,
     *,
     padding_idx: int | None = None,
-    w_init: Initializer | None = None,
+    table_init: Initializer | None = None,
     dtype: jnp.dtype = jnp.float32,
 ) -> Layer:
-    """A learned lookup table mapping integer ids to ``dim``-dimensional vectors.
+    """A learned lookup table mapping integer ids to ``features``-dimensional vectors.
 
     Ids outside ``[0, vocab_size)`` (negative ones included) map to a zero vector and get no
     gradient: they cannot be checked at trace time under ``jit``, so they have a defined,
@@ -132,15 +132,15 @@ def embedding(
 
     Args:
       vocab_size: number of rows ``V`` of the table.
-      dim: size ``D`` of each vector.
+      features: size ``D`` of each vector.
       padding_idx: an id that maps to a zero vector and so never sends a gradient to its row;
         the row is initialised to zeros and is otherwise unused. ``None``: no padding id.
-      w_init: initialiser of the table; defaults to ``normal(1/√dim)``, vectors of
+      table_init: initialiser of the table; defaults to ``normal(1/√features)``, vectors of
         expected squared norm 1.
       dtype: dtype of the table, and of the output.
 
     Shapes:
-      ids: ``[...]`` integers -> y: ``[..., dim]``.
+      ids: ``[...]`` integers -> y: ``[..., features]``.
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -153,19 +153,19 @@ def embedding(
       ((2, 3, 4), 0.0)
     """
     check_positive_int(NAME, "vocab_size", vocab_size)
-    check_positive_int(NAME, "dim", dim)
+    check_positive_int(NAME, "features", features)
     _check_padding_idx(padding_idx, vocab_size)
     if not jnp.issubdtype(dtype, jnp.floating):
         raise ValueError(f"{NAME}: expected a floating-point dtype, got {jnp.dtype(dtype)}.")
     op = embedding_op(padding_idx)
-    w_init = w_init or normal(stddev=dim**-0.5)
+    table_init = table_init or normal(stddev=features**-0.5)
 
     def init(key: jax.Array, input_shape: Shape) -> tuple[Shape, EmbeddingParams, tuple]:
         shape = check_input_shape(NAME, input_shape)
-        table = w_init(key, (vocab_size, dim), dtype)
+        table = table_init(key, (vocab_size, features), dtype)
         if padding_idx is not None:
             table = table.at[padding_idx].set(0)
-        return (*shape, dim), EmbeddingParams(table), ()
+        return (*shape, features), EmbeddingParams(table), ()
 
     def apply(params: EmbeddingParams, state, x, *, key=None, train=False, backward="manual"):
         del key, train

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from funcnet.core.layer import Layer, check_positive_int
 from funcnet.initializers import constant
 from funcnet.layers.activations import relu
-from funcnet.layers.batch_norm import batch_norm as batch_norm_layer
 from funcnet.layers.combinators import serial
 from funcnet.layers.conv import conv1d, conv2d
 from funcnet.layers.dense import dense
-from funcnet.layers.global_pool import flatten
-from funcnet.layers.max_pool import max_pool1d, max_pool2d
+from funcnet.layers.flatten import flatten
+from funcnet.layers.norm import batch_norm as batch_norm_layer
+from funcnet.layers.pool import max_pool1d, max_pool2d
 
 # A small positive bias keeps every relu off its kink where the input is exactly zero (the
 # blank background of an image): there the gradient check's central differences would
@@ -22,22 +22,22 @@ CONV_BIAS_INIT = constant(0.01)
 
 def cnn(
     spatial_dims: int,
-    outputs: int,
+    features: int,
     *,
     channels: Sequence[int] = (32, 64),
     kernel_size: int = 3,
-    hidden: int = 128,
+    hidden_features: int = 128,
     batch_norm: bool = False,
 ) -> Layer:
-    """``[conv → relu → max-pool 2] × len(channels) → flatten → dense(hidden) → relu → dense``.
+    """``[conv → relu → max-pool 2] × len(channels) → flatten → dense → relu → dense``.
 
     Args:
       spatial_dims: 1 for sequences ``[N, L, C]``, 2 for images ``[N, H, W, C]``.
-      outputs: width of the output layer (logits).
+      features: width of the output layer (logits).
       channels: output channels of each convolution block.
       kernel_size: the convolutions' window (SAME padding, stride 1).
-      hidden: width of the hidden dense layer.
-      batch_norm: put a :func:`~funcnet.layers.batch_norm` (over the channels) after each
+      hidden_features: width of the hidden dense layer.
+      batch_norm: put a :func:`~funcnet.layers.norm.batch_norm` (over the channels) after each
         convolution and after the hidden dense layer, before the relu; those layers then have
         no bias (the normalisation removes it).
     """
@@ -45,8 +45,8 @@ def cnn(
         raise ValueError(f"cnn: expected spatial_dims 1 or 2, got {spatial_dims!r}.")
     for c in channels:
         check_positive_int("cnn", "every channel count", c)
-    check_positive_int("cnn", "outputs", outputs)
-    check_positive_int("cnn", "hidden", hidden)
+    check_positive_int("cnn", "features", features)
+    check_positive_int("cnn", "hidden_features", hidden_features)
     conv, pool = (conv1d, max_pool1d) if spatial_dims == 1 else (conv2d, max_pool2d)
     layers: list[Layer] = []
     for c in channels:
@@ -57,7 +57,7 @@ def cnn(
         layers += [relu(), pool(2)]
     layers.append(flatten())
     if batch_norm:
-        layers += [dense(hidden, use_bias=False), batch_norm_layer()]
+        layers += [dense(hidden_features, use_bias=False), batch_norm_layer()]
     else:
-        layers.append(dense(hidden))
-    return serial(*layers, relu(), dense(outputs))
+        layers.append(dense(hidden_features))
+    return serial(*layers, relu(), dense(features))

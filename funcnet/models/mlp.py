@@ -8,41 +8,41 @@ import jax.numpy as jnp
 
 from funcnet.core.layer import Layer, check_positive_int
 from funcnet.layers.activations import relu
-from funcnet.layers.batch_norm import batch_norm as batch_norm_layer
 from funcnet.layers.combinators import serial
 from funcnet.layers.dense import dense
+from funcnet.layers.norm import batch_norm as batch_norm_layer
 
 
 def mlp(
-    hidden: Sequence[int],
-    outputs: int,
+    hidden_features: Sequence[int],
+    features: int,
     *,
     activation: Callable[[], Layer] | None = None,
     batch_norm: bool = False,
     dtype: jnp.dtype = jnp.float32,
 ) -> Layer:
-    """``dense(h1) → act → … → dense(h_k) → act → dense(outputs)``; the output is logits.
+    """``dense(h1) → act → … → dense(h_k) → act → dense(features)``; the output is logits.
 
     Args:
-      hidden: widths of the hidden layers (may be empty: a linear model).
-      outputs: width of the output layer.
+      hidden_features: widths of the hidden layers (may be empty: a linear model).
+      features: width of the output layer.
       activation: a layer factory (``relu`` by default).
-      batch_norm: put a :func:`~funcnet.layers.batch_norm` between each hidden dense layer and
+      batch_norm: put a :func:`~funcnet.layers.norm.batch_norm` between each hidden dense layer and
         its activation; those dense layers then have no bias (the normalisation removes it).
       dtype: parameter dtype.
 
     Shapes:
-      x: ``[..., n_in]`` -> y: ``[..., outputs]``.
+      x: ``[..., n_in]`` -> y: ``[..., features]``.
     """
     activation = activation or relu
-    for width in hidden:
+    for width in hidden_features:
         check_positive_int("mlp", "every hidden width", width)
-    check_positive_int("mlp", "outputs", outputs)
+    check_positive_int("mlp", "features", features)
     layers: list[Layer] = []
-    for width in hidden:
+    for width in hidden_features:
         if batch_norm:
             layers += [dense(width, use_bias=False, dtype=dtype), batch_norm_layer(dtype=dtype)]
         else:
             layers.append(dense(width, dtype=dtype))
         layers.append(activation())
-    return serial(*layers, dense(outputs, dtype=dtype))
+    return serial(*layers, dense(features, dtype=dtype))

@@ -5,31 +5,31 @@ from __future__ import annotations
 from funcnet.core.layer import Layer, check_positive_int
 from funcnet.layers.combinators import serial
 from funcnet.layers.dense import dense
-from funcnet.layers.recurrent_layers import gru, lstm, rnn
+from funcnet.layers.recurrent import gru, lstm, rnn
 
 CELLS = {"rnn": rnn, "lstm": lstm, "gru": gru}
 
 
-def recurrent_classifier(kind: str, hidden: int, outputs: int) -> Layer:
-    """``kind(hidden, return_sequences=False) → dense(outputs)``; the output is logits.
+def recurrent_classifier(kind: str, hidden_features: int, features: int) -> Layer:
+    """``kind(hidden_features, return_sequences=False) → dense(features)``; the output is logits.
 
     Args:
       kind: ``"rnn"`` (tanh), ``"lstm"`` or ``"gru"``.
-      hidden: the recurrent state width.
-      outputs: width of the output layer.
+      hidden_features: the recurrent state width.
+      features: width of the output layer.
 
     Shapes:
       x: ``[N, L, F]`` (or a :class:`~funcnet.layers.RecurrentInput` with a mask) ->
-      ``[N, outputs]``.
+      ``[N, features]``.
     """
     if kind not in CELLS:
         raise ValueError(f"recurrent_classifier: expected kind in {tuple(CELLS)}, got {kind!r}.")
-    check_positive_int("recurrent_classifier", "hidden", hidden)
-    check_positive_int("recurrent_classifier", "outputs", outputs)
-    return serial(CELLS[kind](hidden, return_sequences=False), dense(outputs))
+    check_positive_int("recurrent_classifier", "hidden_features", hidden_features)
+    check_positive_int("recurrent_classifier", "features", features)
+    return serial(CELLS[kind](hidden_features, return_sequences=False), dense(features))
 
 
-def gru_classifier(hidden: int, outputs: int) -> Layer:
+def gru_classifier(hidden_features: int, features: int) -> Layer:
     """A GRU over the sequence, its last hidden state → dense logits.
 
     Examples:
@@ -39,9 +39,9 @@ def gru_classifier(hidden: int, outputs: int) -> Layer:
       >>> shape
       (4, 10)
     """
-    return recurrent_classifier("gru", hidden, outputs)
+    return recurrent_classifier("gru", hidden_features, features)
 
 
-def lstm_classifier(hidden: int, outputs: int) -> Layer:
+def lstm_classifier(hidden_features: int, features: int) -> Layer:
     """An LSTM over the sequence, its last hidden state → dense logits."""
-    return recurrent_classifier("lstm", hidden, outputs)
+    return recurrent_classifier("lstm", hidden_features, features)

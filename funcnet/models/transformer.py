@@ -11,22 +11,21 @@ from typing import Any, Literal
 import jax.numpy as jnp
 
 from funcnet.core.layer import Layer, check_positive_int
+from funcnet.layers.attention import learned_positions, sinusoidal_positions, transformer_block
 from funcnet.layers.combinators import serial
 from funcnet.layers.dense import dense
 from funcnet.layers.embedding import embedding
-from funcnet.layers.layer_norm import layer_norm
-from funcnet.layers.positional import learned_positions, sinusoidal_positions
-from funcnet.layers.transformer import transformer_block
+from funcnet.layers.norm import layer_norm
 
 
 def transformer_lm(
     vocab_size: int,
     *,
     context: int,
-    model_dim: int = 64,
+    features: int = 64,
     num_heads: int = 4,
     num_blocks: int = 2,
-    mlp_dim: int | None = None,
+    hidden_features: int | None = None,
     positions: Literal["learned", "sinusoidal"] = "learned",
     lean: bool = False,
     block_size: int = 128,
@@ -36,7 +35,7 @@ def transformer_lm(
 
     Examples:
       >>> import jax
-      >>> lm = transformer_lm(10, context=8, model_dim=8, num_heads=2, num_blocks=1)
+      >>> lm = transformer_lm(10, context=8, features=8, num_heads=2, num_blocks=1)
       >>> lm.init(jax.random.key(0), (2, 8))[0]
       (2, 8, 10)
     """
@@ -47,8 +46,8 @@ def transformer_lm(
             f"transformer_lm: expected positions 'learned' or 'sinusoidal', got {positions!r}."
         )
     blocks = [
-        transformer_block(model_dim, num_heads, mlp_dim=mlp_dim, causal=True, lean=lean,
-                          block_size=block_size, dtype=dtype)
+        transformer_block(features, num_heads, hidden_features=hidden_features, causal=True,
+                          lean=lean, block_size=block_size, dtype=dtype)
         for _ in range(num_blocks)
     ]  # fmt: skip
     position_layer = (
@@ -57,7 +56,7 @@ def transformer_lm(
         else sinusoidal_positions()
     )
     return serial(
-        embedding(vocab_size, model_dim, dtype=dtype),
+        embedding(vocab_size, features, dtype=dtype),
         position_layer,
         *blocks,
         layer_norm(dtype=dtype),

@@ -216,7 +216,7 @@ def _check_case(case: Case, dtype: jnp.dtype, seed: int) -> list[LeafError]:
     return errors
 
 
-def check_case(case: Case, dtype: Any = jnp.float64, seed: int = 0) -> CaseReport:
+def verify_case(case: Case, dtype: Any = jnp.float64, seed: int = 0) -> CaseReport:
     """Run every check on one sample case; a crash is reported, not raised."""
     dtype_name = jnp.dtype(dtype).name
     with jax.enable_x64(True):
@@ -227,7 +227,7 @@ def check_case(case: Case, dtype: Any = jnp.float64, seed: int = 0) -> CaseRepor
     return CaseReport(case.op.name, case.label, dtype_name, tuple(errors))
 
 
-def check_op(
+def verify_op(
     op: Op | str,
     args: Sequence[Arg] | None = None,
     *,
@@ -239,7 +239,7 @@ def check_op(
 
     Examples:
       >>> from funcnet.layers.dense import dense_op
-      >>> report = check_op(dense_op(), (Arg((3, 4)), Arg((4, 2)), Arg((2,))))
+      >>> report = verify_op(dense_op(), (Arg((3, 4)), Arg((4, 2)), Arg((2,))))
       >>> report.passed
       True
     """
@@ -255,10 +255,10 @@ def check_op(
             cases = [c._replace(op=op) for c in cases]
         else:
             cases = [Case("given", op, tuple(args), second_order)]
-    return Report(tuple(check_case(c, d, seed) for c in cases for d in dtypes))
+    return Report(tuple(verify_case(c, d, seed) for c in cases for d in dtypes))
 
 
-def check_registry(
+def verify_registry(
     names: Sequence[str] | None = None, *, dtypes: Sequence[Any] = (jnp.float64,), seed: int = 0
 ) -> Report:
     """Verify every registered op (or those named); an op without cases fails."""
@@ -267,5 +267,5 @@ def check_registry(
         cases = registry.cases(name)
         if not cases:
             reports.append(CaseReport(name, "-", "-", (), "no sample cases are registered"))
-        reports += [check_case(c, d, seed) for c in cases for d in dtypes]
+        reports += [verify_case(c, d, seed) for c in cases for d in dtypes]
     return Report(tuple(reports))

@@ -7,8 +7,7 @@ import pytest
 
 from funcnet.bench.attention import attention_benchmark, sizes_from_env, vjp_step
 from funcnet.bench.registry import BenchConfig, benchmark_names
-from funcnet.layers.attention import dot_product_attention_op
-from funcnet.layers.attention_lean import dot_product_attention_lean_op
+from funcnet.layers.attention import dot_product_attention_lean_op, dot_product_attention_op
 
 
 def test_sizes_come_from_the_environment(monkeypatch):

@@ -8,7 +8,7 @@ import pytest
 import funcnet
 from funcnet.core import registry
 from funcnet.core.registry import Arg, Case
-from funcnet.verify import Report, check_case, check_op, check_registry
+from funcnet.verify import Report, verify_case, verify_op, verify_registry
 
 ALL_OPS = registry.op_names()
 
@@ -35,7 +35,7 @@ def test_registry_lists_every_family():
 
 @pytest.mark.parametrize("name", ALL_OPS)
 def test_op_passes_three_way_check_float64(name):
-    report = check_op(name, dtypes=(jnp.float64,))
+    report = verify_op(name, dtypes=(jnp.float64,))
     report.raise_if_failed()
     summary = report.op_summary(name)
     assert summary["max_rel_err_autodiff"] <= 1e-10
@@ -48,7 +48,7 @@ def test_op_passes_three_way_check_float64(name):
 def test_op_passes_three_way_check_float32(name):
     # Every case runs in float64 above; in float32 the first case of each op shows the op
     # and the verifier's float32 tolerances work together (the rest would double the cost).
-    report = Report((check_case(registry.cases(name)[0], jnp.float32),)).raise_if_failed()
+    report = Report((verify_case(registry.cases(name)[0], jnp.float32),)).raise_if_failed()
     assert report.cases[0].dtype == "float32"
 
 
@@ -59,7 +59,7 @@ def test_a_factory_without_cases_fails_the_contract():
 
     try:
         assert registry.missing_cases() == ["planted_without_cases"]
-        report = check_registry(["planted_without_cases"])
+        report = verify_registry(["planted_without_cases"])
         assert not report.passed
         assert "no sample cases" in report.cases[0].crash
     finally:

@@ -9,7 +9,7 @@ from funcnet.core.registry import Arg
 from funcnet.layers import dense, serial
 from funcnet.layers.dropout import dropout, dropout_op
 from funcnet.losses import softmax_cross_entropy_with_integer_labels
-from funcnet.verify import VerificationError, check_op, verify_model
+from funcnet.verify import VerificationError, verify_model, verify_op
 
 
 def _apply(layer, x, **kwargs):
@@ -96,7 +96,7 @@ def test_residual_is_the_mask_only():
 def test_planted_bug_forgetting_the_scale_is_caught():
     op = dropout_op(0.5)
     bad = op.with_bwd(lambda mask, dy: (dy * mask.astype(dy.dtype), None))
-    report = check_op(bad, (Arg((3, 4)), Arg((3, 4), kind="int", high=2)))
+    report = verify_op(bad, (Arg((3, 4)), Arg((3, 4), kind="int", high=2)))
     with pytest.raises(VerificationError, match=r"op 'dropout'.*autodiff check failed for 'x'"):
         report.raise_if_failed()
 

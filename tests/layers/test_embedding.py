@@ -9,7 +9,7 @@ from funcnet.core.registry import Arg
 from funcnet.layers import dense, global_avg_pool, serial
 from funcnet.layers.embedding import embedding, embedding_op
 from funcnet.losses import softmax_cross_entropy_with_integer_labels
-from funcnet.verify import VerificationError, check_op, verify_model
+from funcnet.verify import VerificationError, verify_model, verify_op
 
 IDS = jnp.array([[0, 3, 3, 9], [-1, 2, 3, 7]])  # vocab 7: 9, 7 and -1 are out of range
 
@@ -105,7 +105,7 @@ def test_planted_bug_overwriting_repeated_ids_is_caught():
         return None, dtable.at[rows.reshape(-1)].set(dy.reshape(-1, dy.shape[-1]), mode="drop")
 
     bad = embedding_op().with_bwd(overwriting_bwd)
-    report = check_op(bad, (Arg((12,), kind="int", high=3), Arg((3, 2))))
+    report = verify_op(bad, (Arg((12,), kind="int", high=3), Arg((3, 2))))
     with pytest.raises(
         VerificationError, match=r"op 'embedding'.*autodiff check failed for 'table'"
     ):
@@ -116,7 +116,7 @@ def test_bad_hyperparameters():
     with pytest.raises(ValueError, match="embedding: expected vocab_size to be a positive integer"):
         embedding(0, 4)
     with pytest.raises(
-        ValueError, match=r"embedding: expected dim to be a positive integer, got 2\.5"
+        ValueError, match=r"embedding: expected features to be a positive integer, got 2\.5"
     ):
         embedding(3, 2.5)
     with pytest.raises(
@@ -143,7 +143,7 @@ def test_bad_inputs_name_the_layer_expected_and_actual():
         layer.apply(params, state, jnp.array([0]), backward="both")
     with pytest.raises(
         ValueError,
-        match=r"embedding: expected a floating-point table \[vocab_size, dim\], got "
+        match=r"embedding: expected a floating-point table \[vocab_size, features\], got "
         r"shape \(5,\)",
     ):
         embedding_op()(jnp.array([0]), jnp.ones(5))

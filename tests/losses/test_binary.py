@@ -9,7 +9,7 @@ import optax
 import pytest
 
 from funcnet.losses import binary_cross_entropy_with_logits
-from funcnet.verify import VerificationError, check_op
+from funcnet.verify import VerificationError, verify_op
 
 loss = binary_cross_entropy_with_logits()
 
@@ -79,7 +79,7 @@ def test_planted_bug_missing_target_term_is_caught():
         return g * jax.nn.sigmoid(z) / z.size, -g * z / z.size  # forgot the − t
 
     with pytest.raises(VerificationError) as info:
-        check_op(loss.with_bwd(bad_bwd)).raise_if_failed()
+        verify_op(loss.with_bwd(bad_bwd)).raise_if_failed()
     message = str(info.value)
     assert "'binary_cross_entropy_with_logits'" in message
     assert "autodiff check failed for 'z'" in message

@@ -7,7 +7,7 @@ import optax
 import pytest
 
 from funcnet.losses import l2_penalty, l2_penalty_tree
-from funcnet.verify import VerificationError, check_op
+from funcnet.verify import VerificationError, verify_op
 
 
 @pytest.mark.parametrize("backward", ["manual", "autodiff"])
@@ -67,7 +67,7 @@ def test_bad_inputs_raise():
 def test_planted_bug_missing_scale_is_caught():
     op = l2_penalty(0.1)
     bad = op.with_bwd(lambda w, g: (g * w,))  # forgot the scale
-    report = check_op(bad)
+    report = verify_op(bad)
     assert not report.passed
     with pytest.raises(VerificationError, match=r"op 'l2_penalty'.*autodiff check failed for 'w'"):
         report.raise_if_failed()

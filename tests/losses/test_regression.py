@@ -7,7 +7,7 @@ import optax
 import pytest
 
 from funcnet.losses import mean_squared_error
-from funcnet.verify import VerificationError, check_op
+from funcnet.verify import VerificationError, verify_op
 
 Y = [[1.0, 2.0], [3.0, 4.0]]
 T = [[0.0, 0.0], [1.0, 1.0]]  # y − t = [[1, 2], [2, 3]]: Σ d² = 18 over N = 4
@@ -93,7 +93,7 @@ def test_planted_bug_flipped_dt_sign_is_caught():
         dy, dt = op.bwd(res, g)
         return dy, -dt  # dt = +dy: the wrong sign
 
-    report = check_op(op.with_bwd(bad_bwd))
+    report = verify_op(op.with_bwd(bad_bwd))
     assert not report.passed
     with pytest.raises(VerificationError) as info:
         report.raise_if_failed()

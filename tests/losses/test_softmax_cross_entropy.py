@@ -10,7 +10,7 @@ import pytest
 
 from funcnet.core.registry import Arg
 from funcnet.losses import softmax_cross_entropy, softmax_cross_entropy_with_integer_labels
-from funcnet.verify import VerificationError, check_op
+from funcnet.verify import VerificationError, verify_op
 
 NAME, NAME_INT = "softmax_cross_entropy", "softmax_cross_entropy_with_integer_labels"
 
@@ -184,7 +184,7 @@ def test_planted_bug_missing_batch_factor_is_caught():
         dz, dlabels = op.bwd(res, g)
         return dz * (logp.size // logp.shape[-1]), dlabels  # undo the 1/B
 
-    report = check_op(op.with_bwd(bad_bwd))
+    report = verify_op(op.with_bwd(bad_bwd))
     assert not report.passed
     with pytest.raises(VerificationError) as info:
         report.raise_if_failed()
@@ -202,8 +202,8 @@ def test_planted_bug_p_minus_t_fails_only_on_unnormalised_targets():
         return g * (jnp.exp(logp) - t) / b, -g * logp / b
 
     bad = op.with_bwd(p_minus_t)
-    assert check_op(bad, (Arg((5, 4)), Arg((5, 4), kind="simplex"))).passed
-    unnormalised = check_op(bad, (Arg((5, 4)), Arg((5, 4), "positive", 0.1, 1.0)))
+    assert verify_op(bad, (Arg((5, 4)), Arg((5, 4), kind="simplex"))).passed
+    unnormalised = verify_op(bad, (Arg((5, 4)), Arg((5, 4), "positive", 0.1, 1.0)))
     assert not unnormalised.passed
     with pytest.raises(VerificationError, match=f"op '{NAME}'.*check failed for 'logits'"):
         unnormalised.raise_if_failed()

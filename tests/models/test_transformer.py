@@ -11,7 +11,7 @@ from funcnet.verify import verify_model
 def test_language_model_gradients_verify():
     # lean attention and sinusoidal positions here; experiments/char_transformer.py verifies the
     # direct attention with learned positions on its full-size model
-    lm = transformer_lm(7, context=5, model_dim=4, num_heads=2, num_blocks=1, mlp_dim=8,
+    lm = transformer_lm(7, context=5, features=4, num_heads=2, num_blocks=1, hidden_features=8,
                         positions="sinusoidal", lean=True, block_size=2)  # fmt: skip
     ids = jax.random.randint(jax.random.key(2), (2, 5), 0, 7)
     targets = jax.random.randint(jax.random.key(3), (2, 5), 0, 7)

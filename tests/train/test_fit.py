@@ -12,9 +12,9 @@ from funcnet.data.dataset import make_dataset
 from funcnet.layers.activations import tanh
 from funcnet.losses import softmax_cross_entropy_with_integer_labels
 from funcnet.models import mlp
+from funcnet.recipes import run
 from funcnet.train import checkpoint, fit
 from funcnet.train.checkpoint import CheckpointError
-from funcnet.train.job import run
 from tests.train.bits import assert_same_bits
 
 

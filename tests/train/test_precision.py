@@ -9,8 +9,8 @@ import pytest
 from funcnet.layers.dense import dense
 from funcnet.losses import mean_squared_error, softmax_cross_entropy_with_integer_labels
 from funcnet.models import mlp
+from funcnet.recipes import load
 from funcnet.train.fit import fit
-from funcnet.train.job import load
 from funcnet.train.precision import Policy, mixed_precision
 from funcnet.train.step import make_train_step
 

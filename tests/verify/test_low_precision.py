@@ -7,8 +7,8 @@ import pytest
 
 from funcnet.core.registry import Arg
 from funcnet.layers.dense import dense_op
-from funcnet.layers.max_pool import max_pool2d_op
-from funcnet.verify import check_op
+from funcnet.layers.pool import max_pool2d_op
+from funcnet.verify import verify_op
 from funcnet.verify.sampling import draw_arg
 from funcnet.verify.tolerances import is_low_precision, tolerances
 
@@ -40,7 +40,7 @@ def test_low_precision_draws_have_no_ties():
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
 def test_correct_ops_pass_against_the_float64_oracle(dtype):
     for op, args in [(dense_op(), SQUARE), (max_pool2d_op(2), (Arg((2, 4, 4, 3)),))]:
-        report = check_op(op, args, dtypes=(dtype,)).raise_if_failed()
+        report = verify_op(op, args, dtypes=(dtype,)).raise_if_failed()
         case = report.cases[0]
         assert case.dtype == jnp.dtype(dtype).name
         assert {e.check for e in case.errors} >= {"autodiff", "finite_differences", "vmap"}
@@ -51,7 +51,7 @@ def test_a_ten_percent_bug_is_caught_in_bfloat16():
         x, w = res
         return 1.1 * dy @ w.T, x.T @ dy, dy.sum(0)
 
-    report = check_op(dense_op().with_bwd(bwd), SQUARE, dtypes=(jnp.bfloat16,))
+    report = verify_op(dense_op().with_bwd(bwd), SQUARE, dtypes=(jnp.bfloat16,))
     failed = {(e.check, e.path) for c in report.cases for e in c.errors if not e.passed}
     assert ("autodiff", "x") in failed
     assert all(path == "x" for _, path in failed)

@@ -9,7 +9,7 @@ from funcnet.core.registry import Arg
 from funcnet.layers.combinators import serial
 from funcnet.layers.dense import DenseParams, dense, dense_op
 from funcnet.losses import mean_squared_error
-from funcnet.verify import VerificationError, check_op, verify_model
+from funcnet.verify import VerificationError, verify_model, verify_op
 
 SQUARE = (Arg((4, 4)), Arg((4, 4)), Arg((4,)))
 
@@ -36,7 +36,7 @@ def _dense_bwd(transpose_dw=False, drop_bias=False, scale_dx=1.0):
     ],
 )
 def test_wrong_dense_backward_is_caught(bug, leaf):
-    report = check_op(dense_op().with_bwd(_dense_bwd(**bug)), SQUARE)
+    report = verify_op(dense_op().with_bwd(_dense_bwd(**bug)), SQUARE)
     assert not report.passed
     failed = {e.path for c in report.cases for e in c.errors if not e.passed}
     assert failed == {leaf}
@@ -49,12 +49,12 @@ def test_wrong_dense_backward_is_caught(bug, leaf):
 
 
 def test_the_correct_backward_passes_the_same_cases():
-    check_op(dense_op().with_bwd(_dense_bwd()), SQUARE).raise_if_failed()
+    verify_op(dense_op().with_bwd(_dense_bwd()), SQUARE).raise_if_failed()
 
 
 def test_a_backward_returning_a_wrong_shape_is_reported_as_a_crash():
     bad = dense_op().with_bwd(lambda res, dy: (dy @ res[1].T, res[0].T @ dy, dy))  # db unsummed
-    report = check_op(bad, (Arg((5, 4)), Arg((4, 3)), Arg((3,))))
+    report = verify_op(bad, (Arg((5, 4)), Arg((4, 3)), Arg((3,))))
     assert not report.passed
     assert "op 'dense'" in report.cases[0].failures()[0]
     assert "raised" in report.cases[0].failures()[0]
@@ -64,7 +64,7 @@ def test_a_nan_gradient_fails():
     bad = dense_op().with_bwd(
         lambda res, dy: tuple(jnp.full_like(r, jnp.nan) for r in (*res, dy[0]))
     )
-    assert not check_op(bad, SQUARE).passed
+    assert not verify_op(bad, SQUARE).passed
 
 
 def _layer_with(op):

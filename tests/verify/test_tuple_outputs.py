@@ -4,7 +4,7 @@ import jax.numpy as jnp
 
 from funcnet.core.op import make_op
 from funcnet.core.registry import Arg
-from funcnet.verify import check_op
+from funcnet.verify import verify_op
 
 
 def _scaled_and_summed(bwd_sum_scale: float = 1.0):
@@ -25,7 +25,7 @@ def _scaled_and_summed(bwd_sum_scale: float = 1.0):
 
 
 def test_a_correct_tuple_output_op_passes_every_check():
-    report = check_op(_scaled_and_summed(), (Arg((3, 4)),), second_order=True)
+    report = verify_op(_scaled_and_summed(), (Arg((3, 4)),), second_order=True)
     report.raise_if_failed()
     forward_paths = {e.path for c in report.cases for e in c.errors if e.check == "forward"}
     assert forward_paths == {"y[0]", "y[1]"}
@@ -34,7 +34,7 @@ def test_a_correct_tuple_output_op_passes_every_check():
 
 
 def test_a_wrong_contribution_from_the_second_output_is_caught():
-    report = check_op(_scaled_and_summed(bwd_sum_scale=0.0), (Arg((3, 4)),))
+    report = verify_op(_scaled_and_summed(bwd_sum_scale=0.0), (Arg((3, 4)),))
     assert not report.passed
     failed = {e.check for c in report.cases for e in c.errors if not e.passed}
     assert {"autodiff", "finite_differences"} <= failed

@@ -1,0 +1,315 @@
+"""N-d convolution (1-d, 2-d, 3-d), channels-last, with strides, padding, dilation and groups.
+
+Shapes: ``x [..., *spatial, C_in]`` (one or more leading batch axes, flattened into one of size
+``N``), ``w [*window, C_in/G, C_out]``, ``b [C_out]``, ``y [..., *out_spatial, C_out]``.
+Per spatial axis, with stride ``s``, dilation ``d``, padding ``(lo, hi)``, window ``k`` and
+``K = d(k − 1) + 1``: ``y[o] = Σ_t x[o·s + t·d − lo] w[t] (+ b)``, the reference being
+``lax.conv_general_dilated``. In the im2col view ``Y = X̃ W`` (``X̃`` the patch matrix), so::
+
+    dW = X̃ᵀ dY  = conv(x, dy)    batch axis contracted, window_strides=d, rhs_dilation=s,
+                                  padding (lo, hi − r), batch_group_count=G
+    dX = col2im(dY Wᵀ) = conv(dy, flip(W)ᵀ)   lhs_dilation=s, rhs_dilation=d,
+                                  padding (K − 1 − lo, K − 1 − hi + r), feature_group_count=G
+    db = Σ_{batch, spatial} dY
+
+where ``r = (n + lo + hi − K) mod s`` counts the input rows the last window step never reaches
+and ``flip(W)ᵀ`` reverses the window and swaps input/output channels within each group.
+Residuals: ``x`` and ``w``. Derivation: docs/conv.md.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from funcnet.core.layer import (
+    Layer,
+    Shape,
+    check_floating,
+    check_input_shape,
+    check_positive_int,
+    check_shape_rank,
+)
+from funcnet.core.op import Op, check_backward, make_op
+from funcnet.core.registry import Arg, Case, add_cases, op_factory
+from funcnet.initializers import Initializer, lecun_normal, zeros
+from funcnet.layers._windows import (
+    Pads,
+    add_bias,
+    check_conv_args,
+    check_padding,
+    conv_output_size,
+    dimension_numbers,
+    flatten_batch,
+    grad_padding,
+    resolve_padding,
+    spatial_tuple,
+    traced_output_shape,
+    weight_grad_dimension_numbers,
+)
+
+
+class ConvParams(NamedTuple):
+    w: jax.Array  # [*window, C_in/groups, C_out] (conv) or [*window, C_in, C_out] (transpose)
+    b: jax.Array | None  # [C_out], or None without bias
+
+
+# The weight gradient contracts the batch and output positions, a sum of K = N·Π(out) terms per
+# entry. XLA:CPU runs one such convolution with a long K and a small result slowly on two cores
+# (28–34 GFLOP/s for the 32→64, 14×14, batch-64 layer: K = 12,544, a 288×64 result) but a sum
+# of 16 convolutions over batch chunks at 55–60: the chunks are independent thunks that run
+# side by side. Short contractions lose to the extra thunks (MNIST-1D's CNN, K ≤ 2,560, was 30%
+# slower chunked), so only K ≥ DW_CHUNKED_LENGTH is split.
+DW_CHUNKED_LENGTH = 8192
+DW_CHUNKS = 16
+
+
+def batch_chunks(n: int, length: int) -> list[tuple[int, int]]:
+    """Contiguous ``[lo, hi)`` ranges covering ``range(n)`` (sizes within one): one range for a
+    contraction ``length`` below ``DW_CHUNKED_LENGTH``, else ``min(n, DW_CHUNKS)``.
+
+    Examples:
+      >>> batch_chunks(64, 12544)[:3]
+      [(0, 4), (4, 8), (8, 12)]
+      >>> batch_chunks(64, 2560)
+      [(0, 64)]
+    """
+    k = 1 if length < DW_CHUNKED_LENGTH else min(n, DW_CHUNKS)
+    bounds = [i * n // k for i in range(k + 1)]
+    return [(bounds[i], bounds[i + 1]) for i in range(k)]
+
+
+def _conv_op(n: int, stride: Any, padding: Any, dilation: Any, groups: int, use_bias: bool) -> Op:
+    """The op ``(x, w[, b]) -> conv(x, w) (+ b)`` over ``n`` spatial axes (``conv{n}d``)."""
+    name = f"conv{n}d"
+    stride = spatial_tuple(name, "stride", stride, n)
+    dilation = spatial_tuple(name, "dilation", dilation, n)
+    padding = check_padding(name, padding, n)
+    check_positive_int(name, "groups", groups)
+    dn, dn_w, spatial = dimension_numbers(n), weight_grad_dimension_numbers(n), tuple(range(n))
+
+    def geometry(x_shape: Shape, w_shape: Shape, b: Any = ()) -> Pads:
+        check_conv_args(name, x_shape, w_shape, n, groups, jnp.shape(b[0]) if b else None)
+        in_spatial, window = x_shape[-n - 1 : -1], w_shape[:n]
+        pads = resolve_padding(name, padding, in_spatial, window, stride, dilation)
+        conv_output_size(name, in_spatial, window, stride, dilation, pads)
+        return pads
+
+    def forward(x, w, *b):
+        pads = geometry(jnp.shape(x), jnp.shape(w), b)
+        y = lax.conv_general_dilated(
+            flatten_batch(x, n), w, stride, pads, rhs_dilation=dilation,
+            dimension_numbers=dn, feature_group_count=groups,
+        )  # fmt: skip
+        y = y.reshape((*x.shape[: x.ndim - n - 1], *y.shape[1:]))
+        return add_bias(y, b[0]) if use_bias else y
+
+    def fwd(x, w, *b):
+        return forward(x, w, *b), (x, w)
+
+    def bwd(res, dy):
+        # dX = col2im(dY Wᵀ) = conv(dilate_s(dY), flip(W)ᵀ), dW = X̃ᵀ dY = conv(Xᵀ, dY), db = Σ dY
+        x, w = res
+        pads = geometry(x.shape, w.shape)
+        dx_pads, dw_pads = grad_padding(x.shape[-n - 1 : -1], w.shape[:n], stride, dilation, pads)
+        x2, dy2 = flatten_batch(x, n), flatten_batch(dy, n)
+        # Wᵀ per group: [*window, Cin/G, G, Cout/G] -> [*window, Cout/G, G·Cin/G], window flipped
+        window, c_in, c_out = w.shape[:n], w.shape[-2], w.shape[-1] // groups
+        w_t = w.reshape((*window, c_in, groups, c_out)).transpose((*spatial, n + 2, n + 1, n))
+        w_t = jnp.flip(w_t.reshape((*window, c_out, groups * c_in)), spatial)
+        dx = lax.conv_general_dilated(
+            dy2, w_t, (1,) * n, dx_pads, lhs_dilation=stride, rhs_dilation=dilation,
+            dimension_numbers=dn, feature_group_count=groups,
+        ).reshape(x.shape)  # fmt: skip
+
+        def dw_chunk(lo: int, hi: int) -> jax.Array:
+            return lax.conv_general_dilated(
+                x2[lo:hi], dy2[lo:hi], dilation, dw_pads, rhs_dilation=stride,
+                dimension_numbers=dn_w, batch_group_count=groups,
+            )  # fmt: skip
+
+        length = math.prod(dy2.shape[:-1])  # K = N·Π(out): the terms summed per dW entry
+        dw = sum(dw_chunk(lo, hi) for lo, hi in batch_chunks(x2.shape[0], length))
+        if not use_bias:
+            return dx, dw
+        return dx, dw, jnp.sum(dy, axis=tuple(range(dy.ndim - 1)))
+
+    return make_op(name, forward, fwd, bwd)
+
+
+@op_factory("conv1d")
+def conv1d_op(stride=1, padding="SAME", dilation=1, groups=1, use_bias=True) -> Op:
+    """The 1-d convolution op ``(x [..., W, C_in], w [k, C_in/G, C_out][, b]) -> y``."""
+    return _conv_op(1, stride, padding, dilation, groups, use_bias)
+
+
+@op_factory("conv2d")
+def conv2d_op(stride=1, padding="SAME", dilation=1, groups=1, use_bias=True) -> Op:
+    """The 2-d convolution op ``(x [..., H, W, C_in], w [kh, kw, C_in/G, C_out][, b]) -> y``."""
+    return _conv_op(2, stride, padding, dilation, groups, use_bias)
+
+
+@op_factory("conv3d")
+def conv3d_op(stride=1, padding="SAME", dilation=1, groups=1, use_bias=True) -> Op:
+    """The 3-d convolution op ``(x [..., D, H, W, C_in], w [kd, kh, kw, C_in/G, C_out][, b])``."""
+    return _conv_op(3, stride, padding, dilation, groups, use_bias)
+
+
+def conv_layer(
+    n: int, features: int, kernel_size: Any, stride: Any = 1, padding: Any = "SAME",
+    dilation: Any = 1, groups: int = 1, use_bias: bool = True, w_init: Initializer | None = None,
+    b_init: Initializer = zeros, dtype: Any = jnp.float32,
+) -> Layer:  # fmt: skip
+    """An ``n``-d convolution layer; see :func:`conv2d` for the arguments."""
+    name = f"conv{n}d"
+    check_positive_int(name, "features", features)
+    window = spatial_tuple(name, "kernel_size", kernel_size, n)
+    op = _conv_op(n, stride, padding, dilation, groups, use_bias)
+    if features % groups:
+        raise ValueError(f"{name}: expected features divisible by groups={groups}, got {features}.")
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(f"{name}: expected a floating-point dtype, got {jnp.dtype(dtype)}.")
+    w_init = w_init or lecun_normal(in_axis=-2, out_axis=-1)  # fan_in = prod(window)·C_in/G
+
+    def init(key: jax.Array, input_shape: Shape) -> tuple[Shape, ConvParams, tuple]:
+        shape = check_input_shape(name, input_shape)
+        check_shape_rank(name, shape, n + 2)
+        if shape[-1] % groups:
+            raise ValueError(
+                f"{name}: expected input channels divisible by groups={groups}, got input shape "
+                f"{shape}."
+            )
+        w_key, b_key = jax.random.split(key)
+        w = w_init(w_key, (*window, shape[-1] // groups, features), dtype)
+        b = b_init(b_key, (features,), dtype) if use_bias else None
+        params = ConvParams(w, b)
+        return traced_output_shape(op.forward, shape, params), params, ()
+
+    def apply(params: ConvParams, state, x, *, key=None, train=False, backward="manual"):
+        del key, train
+        check_backward(backward, name)
+        check_conv_args(name, jnp.shape(x), params.w.shape, n, groups)
+        check_floating(name, x, params.w.dtype)
+        args = (x, params.w, params.b) if use_bias else (x, params.w)
+        return op(*args, backward=backward), state
+
+    return Layer(name, init, apply)
+
+
+def conv1d(features: int, kernel_size: Any, *, stride: Any = 1, padding: Any = "SAME",
+           dilation: Any = 1, groups: int = 1, use_bias: bool = True,
+           w_init: Initializer | None = None, b_init: Initializer = zeros,
+           dtype: Any = jnp.float32) -> Layer:  # fmt: skip
+    """A 1-d convolution, ``x [..., W, C_in] -> y [..., W', features]``; as :func:`conv2d`.
+
+    Examples:
+      >>> import jax
+      >>> conv1d(4, 3, stride=2).init(jax.random.key(0), (2, 9, 3))[0]
+      (2, 5, 4)
+    """
+    return conv_layer(1, features, kernel_size, stride, padding, dilation, groups, use_bias,
+                      w_init, b_init, dtype)  # fmt: skip
+
+
+def conv2d(features: int, kernel_size: Any, *, stride: Any = 1, padding: Any = "SAME",
+           dilation: Any = 1, groups: int = 1, use_bias: bool = True,
+           w_init: Initializer | None = None, b_init: Initializer = zeros,
+           dtype: Any = jnp.float32) -> Layer:  # fmt: skip
+    """A 2-d convolution layer (cross-correlation, as in every deep-learning library).
+
+    Args:
+      features: number of output channels (divisible by ``groups``).
+      kernel_size, stride, dilation: a positive int or a tuple of one per spatial axis.
+      padding: ``"SAME"`` (output size ``⌈n/stride⌉``), ``"VALID"``, an int, or one
+        ``(lo, hi)`` pair of non-negative ints per spatial axis.
+      groups: split the channels into this many independent groups (``groups = C_in``
+        with ``features = m·C_in`` is a depthwise convolution).
+      use_bias: add a learned bias.
+      w_init, b_init: initialisers; ``w_init`` defaults to ``lecun_normal`` with fan-in
+        ``kh·kw·C_in/groups``.
+      dtype: dtype of the parameters; the input must have the same dtype.
+
+    Shapes:
+      x: ``[..., H, W, C_in]`` (one or more batch axes) -> y: ``[..., H', W', features]``;
+      w: ``[kh, kw, C_in/groups, features]``, b: ``[features]``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> layer = conv2d(8, 3, stride=2)
+      >>> out_shape, params, state = layer.init(jax.random.key(0), (2, 7, 6, 3))
+      >>> out_shape, params.w.shape
+      ((2, 4, 3, 8), (3, 3, 3, 8))
+      >>> layer.apply(params, state, jnp.ones((2, 7, 6, 3)))[0].shape
+      (2, 4, 3, 8)
+    """
+    return conv_layer(2, features, kernel_size, stride, padding, dilation, groups, use_bias,
+                      w_init, b_init, dtype)  # fmt: skip
+
+
+def conv3d(features: int, kernel_size: Any, *, stride: Any = 1, padding: Any = "SAME",
+           dilation: Any = 1, groups: int = 1, use_bias: bool = True,
+           w_init: Initializer | None = None, b_init: Initializer = zeros,
+           dtype: Any = jnp.float32) -> Layer:  # fmt: skip
+    """A 3-d convolution, ``x [..., D, H, W, C_in] -> y [..., D', H', W', features]``.
+
+    Examples:
+      >>> import jax
+      >>> conv3d(2, (1, 3, 3), padding="VALID").init(jax.random.key(0), (1, 4, 5, 5, 3))[0]
+      (1, 4, 3, 3, 2)
+    """
+    return conv_layer(3, features, kernel_size, stride, padding, dilation, groups, use_bias,
+                      w_init, b_init, dtype)  # fmt: skip
+
+
+def _case(make: Any, label: str, x: Shape, w: Shape, second: bool = False, **kw: Any) -> Case:
+    bias = [Arg(w[-1:])] if kw.get("use_bias", True) else []
+    return Case(label, make(**kw), (Arg(x), Arg(w), *bias), second)
+
+
+def _conv1d_cases() -> list[Case]:  # small shapes: each case costs a few compiles
+    op = conv1d_op
+    return [
+        _case(op, "same", (2, 7, 3), (3, 3, 4)),
+        _case(op, "stride3_asymmetric", (2, 8, 2), (3, 2, 3), stride=3, padding=((1, 2),)),
+        _case(op, "dilation2_groups2", (2, 9, 4), (3, 2, 4), padding="VALID", dilation=2, groups=2),
+        _case(op, "depthwise_no_bias", (2, 6, 3), (2, 1, 6), True, stride=2, groups=3,
+              use_bias=False),
+    ]  # fmt: skip
+
+
+def _conv2d_cases() -> list[Case]:
+    op = conv2d_op
+    return [
+        _case(op, "same", (2, 5, 5, 3), (3, 3, 3, 4)),
+        _case(op, "stride2_same_odd", (2, 7, 6, 2), (3, 3, 2, 3), stride=2),
+        _case(op, "stride3_valid_remainder", (2, 7, 8, 2), (2, 2, 2, 3), stride=3, padding="VALID"),
+        _case(op, "explicit_asymmetric", (2, 6, 5, 2), (3, 2, 2, 3), stride=(2, 1),
+              padding=((1, 2), (0, 1))),
+        _case(op, "padding_wider_than_kernel", (2, 5, 4, 2), (2, 2, 2, 2),
+              padding=((3, 1), (0, 2))),
+        _case(op, "dilation2_stride2", (2, 7, 6, 2), (2, 3, 2, 2), stride=2, dilation=(2, 1),
+              padding=((2, 0), (1, 1))),
+        _case(op, "groups2_stride2", (2, 5, 5, 4), (3, 3, 2, 4), stride=2, groups=2),
+        _case(op, "depthwise", (2, 5, 5, 3), (3, 3, 1, 6), groups=3),
+        _case(op, "batch_axes_no_bias", (2, 2, 5, 4, 2), (3, 3, 2, 3), True, use_bias=False),
+    ]  # fmt: skip
+
+
+def _conv3d_cases() -> list[Case]:
+    op = conv3d_op
+    return [
+        _case(op, "same", (2, 4, 4, 4, 2), (2, 2, 2, 2, 3)),
+        _case(op, "stride2_valid_groups2", (2, 5, 5, 4, 2), (3, 2, 2, 1, 4), stride=2,
+              padding="VALID", groups=2),
+        _case(op, "dilation2_no_bias", (1, 5, 4, 4, 2), (2, 2, 2, 2, 2), True, dilation=2,
+              use_bias=False),
+    ]  # fmt: skip
+
+
+add_cases("conv1d", _conv1d_cases)
+add_cases("conv2d", _conv2d_cases)
+add_cases("conv3d", _conv3d_cases)

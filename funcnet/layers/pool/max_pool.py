@@ -1,0 +1,167 @@
+"""Max pooling over windows of channels-last input (geometry: pool_geometry.py).
+
+Shapes: ``x [N, *spatial, C]`` -> ``y [N, *out, C]``. With the input padded by ``−∞``,
+``y[o, c] = max_k x[o·s + offset_k − lo, c]``. Writing ``a(o, c)`` for the position of that
+maximum, ``y = S x`` with ``S`` the 0/1 matrix with one 1 per row, at ``((o, c), a(o, c))``;
+the VJP is::
+
+    dx = Sᵀ dy          (each window's dy goes to its arg-max; overlapping windows add up)
+
+Ties go to the *first* maximal element of the scan, as ``jax.grad`` of ``lax.reduce_window``
+max (its transpose ``select_and_scatter_add`` keeps the current element while
+``current ≥ next``). Residuals: the arg-max offset ``k`` of every window (``int32
+[N, *out, C]``) and the input's shape — not the input. With ``stride == window`` (the fast
+path) the backward is one compare-and-select on the windows laid out as axes and a reshape;
+otherwise it adds one strided ``lax.pad`` per offset. Neither scatters. Average pools:
+avg_pool.py. Derivations and timings: docs/pooling.md; tests: tests/layers/pool/test_pooling.py.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from funcnet.core.layer import Layer
+from funcnet.core.op import Op, make_op, shape_witness
+from funcnet.core.registry import Arg, Case, add_cases, op_factory
+from funcnet.layers.pool._geometry import (
+    computed_once,
+    offset_grid,
+    pool_geometry,
+    pool_layer,
+    spread_windows,
+    untile_windows,
+    window_axes,
+    window_slices,
+)
+
+
+def _max_pool_op(
+    name: str, ndim: int, window: Any, stride: Any, padding: Any, *, fast: bool = True
+) -> Op:
+    """The max-pool op; ``fast=False`` uses the general backward even where windows tile."""
+    geom = pool_geometry(name, ndim, window, stride, padding)
+
+    def forward(x):
+        pads, _ = geom.check(jnp.shape(x))
+        dims, strides, padding = geom.lax_config(pads)
+        return lax.reduce_window(x, -jnp.inf, lax.max, dims, strides, padding)
+
+    def fwd(x):
+        pads, _ = geom.check(x.shape)
+        slices = window_slices(x, geom, pads, -jnp.inf)
+        y = functools.reduce(jnp.maximum, slices)
+        idx = jnp.full(y.shape, geom.size - 1, jnp.int32)
+        for k in reversed(range(geom.size)):  # the smallest k holding the max wins
+            idx = jnp.where(slices[k] == y, k, idx)
+        if geom.overlapping:
+            idx = computed_once(idx)
+        return y, (idx, shape_witness(x.shape))
+
+    def bwd(res, dy):
+        # dx = Sᵀ dy: window (o, c) sends dy[o, c] to its arg-max x[o·s + offset_idx − lo, c]
+        idx, witness = res
+        shape = witness.shape[1:]
+        pads, _ = geom.check(shape)
+        zero = jnp.zeros((), dy.dtype)
+        if fast and geom.tiles:  # one select on the windows laid out as axes, and a reshape
+            axes = window_axes(geom.ndim)
+            hit = jnp.expand_dims(idx, axes) == offset_grid(geom)
+            dxt = jnp.where(hit, jnp.expand_dims(dy, axes), zero)
+            return (untile_windows(dxt, geom, pads, shape[1:-1]),)
+        parts = [jnp.where(idx == k, dy, zero) for k in range(geom.size)]
+        return (spread_windows(parts, geom, pads, shape[1:-1]),)
+
+    return make_op(name, forward, jax.jit(fwd), jax.jit(bwd))
+
+
+@op_factory("max_pool1d")
+def max_pool1d_op(window: Any, stride: Any = None, padding: Any = "VALID") -> Op:
+    """The 1-d max-pool op ``x [N, W, C] -> y [N, W_out, C]``."""
+    return _max_pool_op("max_pool1d", 1, window, stride, padding)
+
+
+@op_factory("max_pool2d")
+def max_pool2d_op(window: Any, stride: Any = None, padding: Any = "VALID") -> Op:
+    """The 2-d max-pool op ``x [N, H, W, C] -> y [N, H_out, W_out, C]``."""
+    return _max_pool_op("max_pool2d", 2, window, stride, padding)
+
+
+def max_pool1d(window: Any, stride: Any = None, padding: Any = "VALID") -> Layer:
+    """A layer taking the maximum over windows along the one spatial axis of ``[N, W, C]``.
+
+    Args:
+      window: the window length (a positive int, or a 1-tuple).
+      stride: the step between windows; ``None`` (the default) means ``window``.
+      padding: ``"VALID"`` (no padding), ``"SAME"`` (``W_out = ⌈W / stride⌉``), an int ``p``
+        for ``(p, p)``, or an explicit ``(lo, hi)`` pair (or ``((lo, hi),)``), each below the
+        window. Padding never wins a max.
+
+    Shapes:
+      x: ``[N, W, C]`` -> y: ``[N, W_out, C]``, ``W_out = ⌊(W + lo + hi − window) / stride⌋ + 1``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> y, _ = max_pool1d(2).apply((), (), jnp.array([[[1.0], [3.0], [2.0], [0.0]]]))
+      >>> y[..., 0].tolist()
+      [[3.0, 2.0]]
+    """
+    op = max_pool1d_op(window, stride, padding)
+    return pool_layer(op, pool_geometry("max_pool1d", 1, window, stride, padding))
+
+
+def max_pool2d(window: Any, stride: Any = None, padding: Any = "VALID") -> Layer:
+    """A layer taking the maximum over ``window`` patches of ``[N, H, W, C]``.
+
+    Args:
+      window: the window, an int for a square one or an ``(h, w)`` pair.
+      stride: the steps between windows (int or pair); ``None`` (the default) means ``window``.
+      padding: ``"VALID"``, ``"SAME"``, an int ``p`` for ``(p, p)`` on both axes, or
+        ``((lo_h, hi_h), (lo_w, hi_w))``, each below the window. Padding never wins a max.
+
+    Shapes:
+      x: ``[N, H, W, C]`` -> y: ``[N, H_out, W_out, C]``, per axis
+      ``⌊(n + lo + hi − window) / stride⌋ + 1``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> layer = max_pool2d(2)
+      >>> out_shape, params, state = layer.init(jax.random.key(0), (8, 28, 28, 16))
+      >>> out_shape
+      (8, 14, 14, 16)
+      >>> x = jnp.arange(16.0).reshape(1, 4, 4, 1)
+      >>> y, _ = layer.apply(params, state, x)
+      >>> y[0, :, :, 0].tolist()
+      [[5.0, 7.0], [13.0, 15.0]]
+    """
+    op = max_pool2d_op(window, stride, padding)
+    return pool_layer(op, pool_geometry("max_pool2d", 2, window, stride, padding))
+
+
+def _cases_1d() -> list[Case]:
+    return [
+        Case("window2", max_pool1d_op(2), (Arg((2, 6, 3)),)),
+        Case("overlap3_stride1", max_pool1d_op(3, 1), (Arg((2, 7, 2)),), second_order=True),
+        Case("same3_stride2", max_pool1d_op(3, 2, "SAME"), (Arg((2, 7, 2)),)),
+        Case("window2_pad_non_divisible", max_pool1d_op(2, padding=(1, 0)), (Arg((2, 6, 3)),)),
+    ]
+
+
+def _cases_2d() -> list[Case]:
+    return [
+        Case("window2", max_pool2d_op(2), (Arg((2, 4, 6, 3)),)),
+        Case("overlap3_stride1", max_pool2d_op(3, 1), (Arg((2, 5, 5, 2)),), second_order=True),
+        Case("same3_stride2", max_pool2d_op(3, 2, "SAME"), (Arg((2, 5, 6, 2)),)),
+        Case("window2_non_divisible", max_pool2d_op(2), (Arg((2, 5, 7, 2)),)),
+        Case(
+            "explicit_pads", max_pool2d_op((2, 3), (2, 1), ((1, 0), (1, 2))), (Arg((2, 4, 5, 2)),)
+        ),
+    ]
+
+
+add_cases("max_pool1d", _cases_1d)
+add_cases("max_pool2d", _cases_2d)
