@@ -8,13 +8,14 @@ jit, vmap over examples, no retracing, bad input). A declared factory without a 
 fails that test, as an op without sample cases does.
 
 A configuration holds how to draw the input (an :class:`~funcnet.core.registry.Arg` whose
-shape includes the batch axes), never arrays, so registering costs nothing at import time.
+shape includes the batch axes, or a tuple of them for a layer fed several arrays), never
+arrays, so registering costs nothing at import time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from funcnet.core.layer import Layer
 from funcnet.core.registry import Arg
@@ -26,14 +27,17 @@ class LayerCase(NamedTuple):
     Attributes:
       label: a short name for the configuration.
       layer: the layer, built by its factory.
-      input: how to draw ``x``; its shape includes the batch axes (at least one).
+      input: how to draw ``x``: an :class:`Arg` whose shape includes the batch axes (at least
+        one), or a tuple of them when the layer takes a tuple (``parallel``).
       train: apply in training mode (dropout's mask, batch norm's batch statistics); the
-        contract test then passes a fixed ``key``.
+        contract test then passes a fixed ``key``. A training-mode layer may couple the
+        examples of one call (one mask drawn for all, statistics over all), so ``vmap`` over an
+        added axis is compared with separate calls rather than with one call on the stack.
     """
 
     label: str
     layer: Layer
-    input: Arg
+    input: Arg | tuple[Any, ...]
     train: bool = False
 
 

@@ -29,7 +29,10 @@ BACKWARDS: tuple[str, ...] = ("manual", "autodiff")
 
 
 def check_backward(backward: Any, where: str) -> None:
-    """Raise a ValueError unless ``backward`` is one of ``"manual"`` or ``"autodiff"``."""
+    """Raise unless ``backward`` is one of ``"manual"`` or ``"autodiff"``: a TypeError for
+    something other than a string, a ValueError for another string."""
+    if not isinstance(backward, str):
+        raise TypeError(f"{where}: expected backward to be one of {BACKWARDS}, got {backward!r}.")
     if backward not in BACKWARDS:
         raise ValueError(f"{where}: expected backward to be one of {BACKWARDS}, got {backward!r}.")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from funcnet.core.layer import Layer, check_positive_int
+from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
+from funcnet.core.registry import Arg
 from funcnet.layers.combinators import serial
 from funcnet.layers.dense import dense
 from funcnet.layers.recurrent import gru, lstm, rnn
@@ -10,6 +12,7 @@ from funcnet.layers.recurrent import gru, lstm, rnn
 CELLS = {"rnn": rnn, "lstm": lstm, "gru": gru}
 
 
+@layer_factory("recurrent_classifier")
 def recurrent_classifier(kind: str, hidden_features: int, features: int) -> Layer:
     """``kind(hidden_features, return_sequences=False) → dense(features)``; the output is logits.
 
@@ -22,13 +25,17 @@ def recurrent_classifier(kind: str, hidden_features: int, features: int) -> Laye
       x: ``[N, L, F]`` (or a :class:`~funcnet.layers.RecurrentInput` with a mask) ->
       ``[N, features]``.
     """
+    if not isinstance(kind, str):
+        raise TypeError(f"recurrent_classifier: expected kind in {tuple(CELLS)}, got {kind!r}.")
     if kind not in CELLS:
         raise ValueError(f"recurrent_classifier: expected kind in {tuple(CELLS)}, got {kind!r}.")
     check_positive_int("recurrent_classifier", "hidden_features", hidden_features)
     check_positive_int("recurrent_classifier", "features", features)
-    return serial(CELLS[kind](hidden_features, return_sequences=False), dense(features))
+    model = serial(CELLS[kind](hidden_features, return_sequences=False), dense(features))
+    return model._replace(name=f"{kind}_classifier")
 
 
+@layer_factory("gru_classifier")
 def gru_classifier(hidden_features: int, features: int) -> Layer:
     """A GRU over the sequence, its last hidden state → dense logits.
 
@@ -42,6 +49,19 @@ def gru_classifier(hidden_features: int, features: int) -> Layer:
     return recurrent_classifier("gru", hidden_features, features)
 
 
+@layer_factory("lstm_classifier")
 def lstm_classifier(hidden_features: int, features: int) -> Layer:
     """An LSTM over the sequence, its last hidden state → dense logits."""
     return recurrent_classifier("lstm", hidden_features, features)
+
+
+add_layer_cases(
+    "recurrent_classifier",
+    lambda: [LayerCase("rnn", recurrent_classifier("rnn", 3, 2), Arg((2, 4, 2)))],
+)
+add_layer_cases(
+    "gru_classifier", lambda: [LayerCase("short", gru_classifier(3, 2), Arg((2, 4, 2)))]
+)
+add_layer_cases(
+    "lstm_classifier", lambda: [LayerCase("short", lstm_classifier(3, 2), Arg((2, 4, 2)))]
+)

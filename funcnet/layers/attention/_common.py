@@ -27,7 +27,7 @@ MASK_KINDS = (None, "bool", "additive")
 def check_config(name: str, causal: Any, mask: Any) -> None:
     """Validate the configuration closed over by an attention op factory."""
     if not isinstance(causal, bool):
-        raise ValueError(f"{name}: expected causal to be a bool, got {causal!r}.")
+        raise TypeError(f"{name}: expected causal to be a bool, got {causal!r}.")
     if mask not in MASK_KINDS:
         raise ValueError(f"{name}: expected mask to be one of {MASK_KINDS}, got {mask!r}.")
 

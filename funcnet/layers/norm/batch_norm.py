@@ -25,15 +25,17 @@ from funcnet.core.layer import (
     Layer,
     Shape,
     check_axis_size,
+    check_float_dtype,
     check_floating,
     check_input_shape,
+    check_negative_axes,
     check_shape_rank,
 )
+from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op, check_backward, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.layers.norm._standardize import (
     check_eps,
-    check_float_dtype,
     expand_to,
     resolve_axes,
     standardize,
@@ -140,6 +142,7 @@ def batch_norm_eval_op(axis: int = -1, eps: float = 1e-5, use_scale=True, use_bi
     return make_op("batch_norm_eval", forward, fwd, bwd)
 
 
+@layer_factory("batch_norm")
 def batch_norm(
     *,
     axis: int = -1,
@@ -152,8 +155,8 @@ def batch_norm(
     """Batch normalisation with learned ``γ, β`` and running statistics in ``state``.
 
     Args:
-      axis: the feature axis (negative counts from the end); statistics are taken over every
-        other axis.
+      axis: the feature axis, negative (counted from the end, so that the layer means the same
+        with any number of leading batch axes); statistics are taken over every other axis.
       momentum: ``running = momentum·running + (1 − momentum)·batch`` after each training call.
       eps: added to the variance before the reciprocal square root.
       use_scale, use_bias: learn ``γ`` (init 1) and ``β`` (init 0).
@@ -164,7 +167,8 @@ def batch_norm(
     ``train=False`` the running statistics normalise and ``state`` is returned unchanged.
 
     Shapes:
-      x: ``[...]`` of rank ≥ 2 with ``C`` features on ``axis`` -> y: the same shape.
+      x: ``[...]`` with ``C`` features on ``axis`` (and, in training mode, more than one value
+      per feature) -> y: the same shape.
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -178,9 +182,10 @@ def batch_norm(
       [0.45, 0.55, 0.65]
     """
     if isinstance(axis, bool) or not isinstance(axis, int):
-        raise ValueError(f"batch_norm: expected axis to be an int, got {axis!r}.")
+        raise TypeError(f"batch_norm: expected axis to be an int, got {axis!r}.")
+    check_negative_axes("batch_norm", axis)
     if isinstance(momentum, bool) or not isinstance(momentum, (int, float)):
-        raise ValueError(f"batch_norm: expected momentum in [0, 1], got {momentum!r}.")
+        raise TypeError(f"batch_norm: expected momentum in [0, 1], got {momentum!r}.")
     if not 0 <= momentum <= 1:
         raise ValueError(f"batch_norm: expected momentum in [0, 1], got {momentum!r}.")
     check_eps("batch_norm", eps)
@@ -189,7 +194,7 @@ def batch_norm(
     eval_op = batch_norm_eval_op(axis, eps, use_scale, use_bias)
 
     def check_shape(shape: Shape) -> int:
-        check_shape_rank("batch_norm", shape, 2)
+        check_shape_rank("batch_norm", shape, 1)
         (feature,) = resolve_axes("batch_norm", axis, len(shape))
         return feature
 
@@ -251,3 +256,10 @@ def _eval_cases() -> list[Case]:
 
 add_cases("batch_norm", _train_cases)
 add_cases("batch_norm_eval", _eval_cases)
+add_layer_cases(
+    "batch_norm",
+    lambda: [
+        LayerCase("train", batch_norm(), Arg((4, 3)), train=True),
+        LayerCase("eval_image", batch_norm(), Arg((2, 2, 2, 3))),
+    ],
+)

@@ -117,7 +117,7 @@ def test_manual_backward_matches_autodiff_on_an_extra_configuration():
 @pytest.mark.parametrize("groups", [1, 2])
 def test_weight_gradient_summed_over_batch_chunks_is_exact(x64, groups):
     # K = 20·24·20 = 9,600 terms per weight-gradient entry: summed over 16 uneven batch chunks.
-    from funcnet.layers.conv.conv import batch_chunks
+    from funcnet.layers.conv._chunks import batch_chunks
 
     assert len(batch_chunks(20, 20 * 24 * 20)) == 16
     op = conv2d_op(stride=(1, 2), groups=groups)
