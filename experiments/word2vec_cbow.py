@@ -58,7 +58,9 @@ def cbow_examples(ids: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]
 
 def cbow_model(vocab_size: int, dim: int) -> fn.Layer:
     """context ids ``[B, 2w]`` -> logits ``[B, V]``."""
-    return serial(embedding(vocab_size, dim), global_avg_pool(), dense(vocab_size))
+    return serial(
+        embedding(vocab_size, dim), global_avg_pool(num_spatial_axes=1), dense(vocab_size)
+    )
 
 
 def check_gradients(tokens: list[str], window: int) -> fn.verify.Report:

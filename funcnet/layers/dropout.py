@@ -122,7 +122,7 @@ def dropout(drop_rate: float) -> Layer:
         if not train:
             return x, state
         if key is None:
-            raise ValueError(
+            raise TypeError(
                 f"{NAME}: expected a PRNG key when train=True (the mask is drawn from it), "
                 "got key=None."
             )

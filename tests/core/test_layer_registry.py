@@ -186,8 +186,9 @@ def struct(arg, dtype=None):
 
 
 def check_bad_inputs(case, params, state):
-    """Per input array: the other dtype kind is rejected; one more feature and fewer axes are
-    accepted or rejected by ``init`` and ``apply`` alike."""
+    """An unknown ``backward`` is rejected; per input array, the other dtype kind is rejected,
+    and one more feature and fewer axes are accepted or rejected by ``init`` and ``apply``
+    alike."""
     layer = case.layer
     apply = partial(layer.apply, key=jax.random.key(0), train=case.train)
 
@@ -219,6 +220,10 @@ def check_bad_inputs(case, params, state):
         assert shapes == shape_list(out_shape), f"{case.label}: {what}: {out_shape} vs {shapes}"
         return None
 
+    x = jax.tree.map(struct, case.input, is_leaf=is_arg)
+    for backward, error in (("both", ValueError), (True, TypeError)):
+        with pytest.raises(error, match="expected backward to be one of"):
+            jax.eval_shape(partial(apply, backward=backward), params, state, x)
     for path, arg in jax.tree_util.tree_flatten_with_path(case.input, is_leaf=is_arg)[0]:
         where = jax.tree_util.keystr(path) or "x"
 

@@ -110,9 +110,7 @@ def softmax(axis: int = -1) -> Layer:
       >>> y.tolist()
       [[0.5, 0.5], [1.0, 0.0]]
     """
-    op = softmax_op(axis)
-    check_negative_axes("softmax", axis)
-    return elementwise(op, check=lambda shape: check_axis_in_range("softmax", axis, shape))
+    return _along_axis(softmax_op(axis), axis)
 
 
 @layer_factory("log_softmax")
@@ -120,8 +118,7 @@ def log_softmax(axis: int = -1) -> Layer:
     """A layer computing ``x − log Σ_axis exp(x)``, the log of :func:`softmax`.
 
     Args:
-      axis: the axis to normalise along, negative (counted from the end, so that the layer
-        means the same with any number of leading batch axes).
+      axis: as for :func:`softmax`.
 
     Shapes:
       x: ``[...]`` -> y: ``[...]``, non-positive, with ``exp(y)`` summing to one along ``axis``.
@@ -132,9 +129,13 @@ def log_softmax(axis: int = -1) -> Layer:
       >>> [[round(v, 6) for v in row] for row in y.tolist()]
       [[-0.693147, -0.693147], [0.0, -20000.0]]
     """
-    op = log_softmax_op(axis)
-    check_negative_axes("log_softmax", axis)
-    return elementwise(op, check=lambda shape: check_axis_in_range("log_softmax", axis, shape))
+    return _along_axis(log_softmax_op(axis), axis)
+
+
+def _along_axis(op: Op, axis: int) -> Layer:
+    """The layer applying ``op`` along a negative ``axis``, checked against the input's rank."""
+    check_negative_axes(op.name, axis)
+    return elementwise(op, check=lambda shape: check_axis_in_range(op.name, axis, shape))
 
 
 def _cases(make: Any) -> list[Case]:

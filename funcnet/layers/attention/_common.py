@@ -76,13 +76,18 @@ def check_mask(name: str, kind: str | None, mask: tuple, scores_shape: tuple, dt
             f"{name}: expected an additive mask of dtype {jnp.dtype(dtype)} (q's dtype), "
             f"got {m_dtype}."
         )
+    check_mask_shape(name, shape, scores_shape, "the scores' shape", "[..., Tq, Tk]")
+
+
+def check_mask_shape(name: str, shape: tuple, scores_shape: tuple, what: str, layout: str) -> None:
+    """Raise unless a mask of ``shape`` broadcasts to ``scores_shape`` (aligned on the right)."""
     fits = len(shape) <= len(scores_shape) and all(
         a in (1, b) for a, b in zip(shape[::-1], scores_shape[::-1], strict=False)
     )
     if not fits:
         raise ValueError(
-            f"{name}: expected a mask broadcastable to the scores' shape {scores_shape} "
-            f"[..., Tq, Tk], got shape {shape}."
+            f"{name}: expected a mask broadcastable to {what} {scores_shape} {layout}, "
+            f"got shape {shape}."
         )
 
 

@@ -20,6 +20,7 @@ from funcnet.core.layer import Layer, check_floating, check_positive_int
 from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import check_backward
 from funcnet.core.registry import Arg
+from funcnet.layers.attention._common import check_mask_shape
 from funcnet.layers.attention.dot_product import dot_product_attention_op
 from funcnet.layers.attention.heads import merge_heads_op, split_heads_op
 from funcnet.layers.attention.lean import dot_product_attention_lean_op
@@ -78,14 +79,7 @@ def _check_mask(mask: Any, scores_shape: tuple[int, ...], dtype: Any) -> str:
         kind = "bool"
     else:
         raise ValueError(f"{NAME}: expected a boolean, integer or float mask, got {m_dtype}.")
-    fits = len(shape) <= len(scores_shape) and all(
-        a in (1, b) for a, b in zip(shape[::-1], scores_shape[::-1], strict=False)
-    )
-    if not fits:
-        raise ValueError(
-            f"{NAME}: expected a mask broadcastable to {scores_shape} [..., heads, Tq, Tk], "
-            f"got shape {shape}."
-        )
+    check_mask_shape(NAME, shape, scores_shape, "the scores' shape", "[..., heads, Tq, Tk]")
     return kind
 
 

@@ -88,3 +88,17 @@ def standardize_vjp(
 def expand_to(v: jax.Array, rank: int, kept: tuple[int, ...]) -> jax.Array:
     """Insert size-1 axes so that ``v``'s axes land at positions ``kept`` of rank ``rank``."""
     return jnp.expand_dims(v, tuple(i for i in range(rank) if i not in kept))
+
+
+def apply_affine(x_hat: jax.Array, affine: tuple, use_scale: bool, use_bias: bool,
+                 axes: tuple[int, ...]) -> jax.Array:  # fmt: skip
+    """``γ·x̂ + β`` (each term only when used), ``γ, β`` holding ``x̂``'s sizes on ``axes``."""
+    y = x_hat * expand_to(affine[0], x_hat.ndim, axes) if use_scale else x_hat
+    return y + expand_to(affine[-1], x_hat.ndim, axes) if use_bias else y
+
+
+def affine_grads(dy: jax.Array, x_hat: jax.Array, use_scale: bool, use_bias: bool,
+                 other: tuple[int, ...]) -> tuple[jax.Array, ...]:  # fmt: skip
+    """``(dγ, dβ) = (Σ_other dy·x̂, Σ_other dy)``, each only when used."""
+    d_scale = (jnp.sum(dy * x_hat, axis=other),) if use_scale else ()
+    return d_scale + ((jnp.sum(dy, axis=other),) if use_bias else ())

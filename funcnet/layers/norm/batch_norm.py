@@ -35,6 +35,8 @@ from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factor
 from funcnet.core.op import Op, check_backward, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.layers.norm._standardize import (
+    affine_grads,
+    apply_affine,
     check_eps,
     expand_to,
     resolve_axes,
@@ -53,14 +55,6 @@ class BatchNormState(NamedTuple):
     var: jax.Array  # running (unbiased) variance [C]
 
 
-def _affine(
-    x_hat: jax.Array, affine: tuple, use_scale: bool, use_bias: bool, rank: int, feature: int
-) -> jax.Array:
-    """``γ·x̂ + β`` with the per-feature vectors broadcast along ``feature``."""
-    y = x_hat * expand_to(affine[0], rank, (feature,)) if use_scale else x_hat
-    return y + expand_to(affine[-1], rank, (feature,)) if use_bias else y
-
-
 @op_factory("batch_norm")
 def batch_norm_op(axis: int = -1, eps: float = 1e-5, use_scale=True, use_bias=True) -> Op:
     """Training mode: ``(x[, γ][, β]) -> (y, μ, σ²)`` with the batch statistics (σ² biased)."""
@@ -73,12 +67,12 @@ def batch_norm_op(axis: int = -1, eps: float = 1e-5, use_scale=True, use_bias=Tr
 
     def forward(x, *affine):
         feature, _, (x_hat, _, mean, var) = stats(x)
-        y = _affine(x_hat, affine, use_scale, use_bias, x.ndim, feature)
+        y = apply_affine(x_hat, affine, use_scale, use_bias, (feature,))
         return y, mean.reshape(-1), var.reshape(-1)
 
     def fwd(x, *affine):
         feature, _, (x_hat, inv_std, mean, var) = stats(x)
-        y = _affine(x_hat, affine, use_scale, use_bias, x.ndim, feature)
+        y = apply_affine(x_hat, affine, use_scale, use_bias, (feature,))
         scale = affine[:1] if use_scale else ()
         return (y, mean.reshape(-1), var.reshape(-1)), (x_hat, inv_std, scale)
 
@@ -99,9 +93,7 @@ def batch_norm_op(axis: int = -1, eps: float = 1e-5, use_scale=True, use_bias=Tr
         dx = standardize_vjp(x_hat, inv_std, g, reduce, var_term)
         if d_mean is not None:
             dx = dx + expand_to(d_mean, x_hat.ndim, (feature,)) / n
-        d_affine = (jnp.sum(dy * x_hat, axis=reduce),) if use_scale else ()
-        d_affine += (jnp.sum(dy, axis=reduce),) if use_bias else ()
-        return (dx, *d_affine)
+        return (dx, *affine_grads(dy, x_hat, use_scale, use_bias, reduce))
 
     return make_op("batch_norm", forward, fwd, bwd, unused_outputs=True)
 
@@ -119,11 +111,11 @@ def batch_norm_eval_op(axis: int = -1, eps: float = 1e-5, use_scale=True, use_bi
 
     def forward(x, mean, var, *affine):
         feature, x_hat, _ = normalized(x, mean, var)
-        return _affine(x_hat, affine, use_scale, use_bias, x.ndim, feature)
+        return apply_affine(x_hat, affine, use_scale, use_bias, (feature,))
 
     def fwd(x, mean, var, *affine):
         feature, x_hat, inv_std = normalized(x, mean, var)
-        y = _affine(x_hat, affine, use_scale, use_bias, x.ndim, feature)
+        y = apply_affine(x_hat, affine, use_scale, use_bias, (feature,))
         return y, (x_hat, inv_std, affine[:1] if use_scale else ())
 
     def bwd(res, dy):
@@ -133,10 +125,8 @@ def batch_norm_eval_op(axis: int = -1, eps: float = 1e-5, use_scale=True, use_bi
         reduce = tuple(i for i in range(x_hat.ndim) if i != feature)
         gain = scale[0] * inv_std if use_scale else inv_std
         dx = dy * expand_to(gain, x_hat.ndim, (feature,))
-        dy_x_hat = jnp.sum(dy * x_hat, axis=reduce)
-        d_var = -0.5 * gain * inv_std * dy_x_hat
-        d_affine = (dy_x_hat,) if use_scale else ()
-        d_affine += (jnp.sum(dy, axis=reduce),) if use_bias else ()
+        d_var = -0.5 * gain * inv_std * jnp.sum(dy * x_hat, axis=reduce)
+        d_affine = affine_grads(dy, x_hat, use_scale, use_bias, reduce)
         return (dx, -jnp.sum(dx, axis=reduce), d_var, *d_affine)
 
     return make_op("batch_norm_eval", forward, fwd, bwd)

@@ -36,6 +36,8 @@ from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factor
 from funcnet.core.op import Op, check_backward, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.layers.norm._standardize import (
+    affine_grads,
+    apply_affine,
     check_eps,
     expand_to,
     standardize,
@@ -81,9 +83,7 @@ def group_norm_op(
         xg, axes = grouped(x)
         x_hat, inv_std, _, _ = standardize(xg, axes, eps)
         x_hat = x_hat.reshape(x.shape)
-        channels = lambda v: expand_to(v, x.ndim, (x.ndim - 1,))  # noqa: E731
-        y = x_hat * channels(affine[0]) if use_scale else x_hat
-        return (y + channels(affine[-1]) if use_bias else y), x_hat, inv_std
+        return apply_affine(x_hat, affine, use_scale, use_bias, (x.ndim - 1,)), x_hat, inv_std
 
     def forward(x, *affine):
         return normalized(x, affine)[0]
@@ -99,9 +99,7 @@ def group_norm_op(
         x_hat_g, axes = grouped(x_hat)
         dx = standardize_vjp(x_hat_g, inv_std, g.reshape(x_hat_g.shape), axes)
         other = tuple(range(dy.ndim - 1))  # the batch and spatial axes
-        d_affine = (jnp.sum(dy * x_hat, axis=other),) if use_scale else ()
-        d_affine += (jnp.sum(dy, axis=other),) if use_bias else ()
-        return (dx.reshape(dy.shape), *d_affine)
+        return (dx.reshape(dy.shape), *affine_grads(dy, x_hat, use_scale, use_bias, other))
 
     return make_op("group_norm", forward, fwd, bwd)
 

@@ -32,6 +32,8 @@ from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factor
 from funcnet.core.op import Op, check_backward, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.layers.norm._standardize import (
+    affine_grads,
+    apply_affine,
     check_axis_spec,
     check_eps,
     expand_to,
@@ -63,9 +65,7 @@ def layer_norm_op(axis: Axis = -1, eps: float = 1e-5, use_scale=True, use_bias=T
     def normalized(x, affine):
         axes, _ = _split_axes("layer_norm", axis, x.ndim)
         x_hat, inv_std, _, _ = standardize(x, axes, eps)
-        y = x_hat * expand_to(affine[0], x.ndim, axes) if use_scale else x_hat
-        y = y + expand_to(affine[-1], x.ndim, axes) if use_bias else y
-        return y, x_hat, inv_std
+        return apply_affine(x_hat, affine, use_scale, use_bias, axes), x_hat, inv_std
 
     def forward(x, *affine):
         return normalized(x, affine)[0]
@@ -80,9 +80,7 @@ def layer_norm_op(axis: Axis = -1, eps: float = 1e-5, use_scale=True, use_bias=T
         axes, other = _split_axes("layer_norm", axis, x_hat.ndim)
         g = dy * expand_to(scale[0], x_hat.ndim, axes) if use_scale else dy
         dx = standardize_vjp(x_hat, inv_std, g, axes)
-        d_affine = (jnp.sum(dy * x_hat, axis=other),) if use_scale else ()
-        d_affine += (jnp.sum(dy, axis=other),) if use_bias else ()
-        return (dx, *d_affine)
+        return (dx, *affine_grads(dy, x_hat, use_scale, use_bias, other))
 
     return make_op("layer_norm", forward, fwd, bwd)
 

@@ -118,17 +118,8 @@ def avg_pool1d(window: Any, stride: Any = None, padding: Any = "VALID") -> Layer
     """A layer averaging windows along the one spatial axis of ``[..., W, C]``.
 
     Padded positions are left out of both the sum and the divisor: a window hanging over the
-    edge averages only the input elements it covers.
-
-    Args:
-      window: the window length (a positive int, or a 1-tuple).
-      stride: the step between windows; ``None`` (the default) means ``window``.
-      padding: ``"VALID"``, ``"SAME"``, an int ``p`` for ``(p, p)``, or an explicit
-        ``(lo, hi)`` pair (or ``((lo, hi),)``), each below the window.
-
-    Shapes:
-      x: ``[..., W, C]`` -> y: ``[..., W_out, C]``,
-      ``W_out = ⌊(W + lo + hi − window) / stride⌋ + 1``.
+    edge averages only the input elements it covers. The arguments and shapes are those of
+    :func:`~funcnet.layers.pool.max_pool1d`.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -145,15 +136,7 @@ def avg_pool1d(window: Any, stride: Any = None, padding: Any = "VALID") -> Layer
 def avg_pool2d(window: Any, stride: Any = None, padding: Any = "VALID") -> Layer:
     """A layer averaging ``window`` patches of ``[..., H, W, C]`` (padding not counted).
 
-    Args:
-      window: the window, an int for a square one or an ``(h, w)`` pair.
-      stride: the steps between windows (int or pair); ``None`` (the default) means ``window``.
-      padding: ``"VALID"``, ``"SAME"``, an int ``p`` for ``(p, p)`` on both axes, or
-        ``((lo_h, hi_h), (lo_w, hi_w))``, each below the window.
-
-    Shapes:
-      x: ``[..., H, W, C]`` -> y: ``[..., H_out, W_out, C]``, per axis
-      ``⌊(n + lo + hi − window) / stride⌋ + 1``.
+    The arguments and shapes are those of :func:`~funcnet.layers.pool.max_pool2d`.
 
     Examples:
       >>> import jax.numpy as jnp

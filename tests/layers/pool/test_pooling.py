@@ -1,6 +1,7 @@
 """Max and average pooling: values and gradients against NumPy loops, ties, the fast path,
-errors, residuals and planted bugs. The registry cases are verified by
-tests/core/test_registry.py (manual vs autodiff vs finite differences, float64 and float32)."""
+batch axes, errors, residuals and planted bugs. The registry cases are verified by
+tests/core/test_registry.py (manual vs autodiff vs finite differences, float64 and float32);
+shapes, jit, vmap and bad input by the layer contract (tests/core/test_layer_registry.py)."""
 
 import itertools
 
@@ -201,6 +202,8 @@ def test_average_counts_only_input_elements():
         (avg_pool2d((2, 3), 1, ((1, 0), (2, 2))), (2, 5, 5, 1), (2, 5, 7, 1)),
         (max_pool1d(3, 2), (4, 10, 2), (4, 4, 2)),
         (avg_pool1d(2, padding=(1, 0)), (1, 5, 3), (1, 3, 3)),
+        (max_pool2d(2), (2, 3, 4, 6, 1), (2, 3, 2, 3, 1)),
+        (avg_pool1d(2), (6, 2), (3, 2)),
     ],
 )
 def test_output_shapes(layer, input_shape, expected):
@@ -212,42 +215,47 @@ def test_output_shapes(layer, input_shape, expected):
 
 
 @pytest.mark.parametrize("name", list(LAYERS))
-def test_bad_inputs_raise_errors_naming_the_layer(name):
+def test_any_leading_batch_axes_and_vmap_over_single_examples(name):
+    # Issue 13's bug: the pools took exactly one batch axis while conv2d took any number.
     ndim = int(name[-2])
-    layer, good = LAYERS[name](2), (2, *(4,) * ndim, 3)
-    bad_rank = good[1:]
-    rank_error = rf"{name}: expected an input of rank {ndim + 2} .* got shape \(4,"
-    with pytest.raises(ValueError, match=rank_error):
-        layer.apply((), (), jnp.ones(bad_rank))
-    with pytest.raises(ValueError, match=rf"{name}: expected an input of rank {ndim + 2}"):
-        layer.init(jax.random.key(0), bad_rank)
+    layer = LAYERS[name](3, 2, "SAME")
+    x = jax.random.normal(jax.random.key(0), (2, 3, *(5,) * ndim, 2))
+    y, _ = layer.apply((), (), x)
+    assert y.shape == (2, 3, *(3,) * ndim, 2) == layer.init(jax.random.key(0), x.shape)[0]
+    each = jnp.stack([layer.apply((), (), x[i])[0] for i in range(2)])
+    np.testing.assert_array_equal(y, each)
+    mapped = jax.vmap(jax.vmap(lambda example: layer.apply((), (), example)[0]))(x)
+    np.testing.assert_allclose(mapped, y, rtol=1e-6)
+    g = jax.grad(lambda x: jnp.sum(layer.apply((), (), x)[0] ** 2))(x)
+    g_each = jax.vmap(jax.grad(lambda x: jnp.sum(layer.apply((), (), x)[0] ** 2)))(x[0])
+    np.testing.assert_allclose(g[0], g_each, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_a_window_larger_than_the_input_is_an_error(name):
+    ndim = int(name[-2])
     with pytest.raises(ValueError, match=rf"{name}: expected a window \(5,.* no larger than"):
-        LAYERS[name](5).apply((), (), jnp.ones(good))
-    dtype_error = f"{name}: expected a floating-point input, got dtype int32"
-    with pytest.raises(ValueError, match=dtype_error):
-        layer.apply((), (), jnp.ones(good, jnp.int32))
-    apply = jax.jit(lambda x: layer.apply((), (), x)[0])
-    with pytest.raises(ValueError, match=f"{name}: expected an input of rank"):
-        apply(jnp.ones(bad_rank))
+        LAYERS[name](5).apply((), (), jnp.ones((2, *(4,) * ndim, 3)))
 
 
 @pytest.mark.parametrize("name", list(LAYERS))
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("kwargs", "error", "message"),
     [
-        (dict(window=0), "expected window to be a positive integer or a tuple of"),
-        (dict(window=-2), "expected window to be a positive integer"),
-        (dict(window=(2, 2, 2)), "expected window to be a positive integer or a tuple of"),
-        (dict(window=2.0), "expected window to be a positive integer"),
-        (dict(window=2, stride=0), "expected stride to be a positive integer"),
-        (dict(window=2, padding="FULL"), "expected padding to be 'VALID', 'SAME' or"),
-        (dict(window=2, padding=((1, 1),) * 3), "expected padding to be 'VALID', 'SAME' or"),
-        (dict(window=2, padding=-1), "expected padding to be 'VALID', 'SAME' or"),
-        (dict(window=2, padding=2), r"expected padding below the window size 2 .* got \(2, 2\)"),
+        (dict(window=0), ValueError, "expected window to be a positive integer or a tuple of"),
+        (dict(window=-2), ValueError, "expected window to be a positive integer"),
+        (dict(window=(2, 2, 2)), ValueError, "expected window to be a positive integer or a"),
+        (dict(window=2.0), TypeError, "expected window to be a positive integer"),
+        (dict(window=2, stride=0), ValueError, "expected stride to be a positive integer"),
+        (dict(window=2, padding="FULL"), ValueError, "expected padding to be 'VALID', 'SAME' or"),
+        (dict(window=2, padding=((1, 1),) * 3), ValueError, "expected padding to be 'VALID'"),
+        (dict(window=2, padding=-1), ValueError, "expected padding to be 'VALID', 'SAME' or"),
+        (dict(window=2, padding=1.5), TypeError, "expected padding to be 'VALID', 'SAME' or"),
+        (dict(window=2, padding=2), ValueError, r"expected padding below the window size 2 .*"),
     ],
 )
-def test_bad_hyperparameters_raise_errors_naming_the_layer(name, kwargs, message):
-    with pytest.raises(ValueError, match=f"{name}: {message}"):
+def test_bad_hyperparameters_raise_errors_naming_the_layer(name, kwargs, error, message):
+    with pytest.raises(error, match=f"{name}: {message}"):
         LAYERS[name](**kwargs)
 
 
@@ -303,7 +311,7 @@ def test_average_backward_without_the_division_is_caught():
         # dx = Aᵀ dy with A missing its 1/|W_o|: the planted bug
         shape = res[0].shape[1:]
         pads, _ = geom.check(shape)
-        return (spread_windows([dy] * geom.size, geom, pads, shape[1:-1]),)
+        return (spread_windows([dy] * geom.size, geom, pads, shape[1:-1]),)  # one batch axis
 
     report = verify_op(op.with_bwd(bwd_without_count), (Arg((2, 5, 6, 2)),))
     failed = {(e.check, e.path) for c in report.cases for e in c.errors if not e.passed}
