@@ -14,15 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from funcnet.core.layer import (
-    Layer,
-    Shape,
-    check_axis_size,
-    check_floating,
-    check_input_shape,
-    check_positive_int,
-    check_shape_rank,
-)
+from funcnet.core.layer import Layer, Shape, check_axis_size, check_input_shape, check_positive_int
 from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.registry import Arg
 from funcnet.layers.activations import gelu
@@ -81,18 +73,15 @@ def transformer_block(
                  dense(features, dtype=dtype)),
     )  # fmt: skip
 
-    def check(shape: Shape) -> None:
-        check_shape_rank(NAME, shape, 2, f"input [..., T, {features}]")
-        check_axis_size(NAME, shape, -1, features)
-
     def init(key: jax.Array, input_shape: Shape):
         shape = check_input_shape(NAME, input_shape)
-        check(shape)
+        if len(shape) < 2:
+            raise ValueError(f"{NAME}: expected an input [..., T, {features}], got {shape}.")
+        check_axis_size(NAME, shape, -1, features)
         return body.init(key, shape)
 
     def apply(params, state, x, *, key=None, train=False, backward="manual"):
-        check(jnp.shape(x))
-        check_floating(NAME, x)
+        check_axis_size(NAME, jnp.shape(x), -1, features)  # the inner layers check the rest
         return body.apply(params, state, x, key=key, train=train, backward=backward)
 
     return Layer(NAME, init, apply)

@@ -105,11 +105,8 @@ def test_residuals_hold_no_input():
     ],
 )
 def test_output_shapes(layer, input_shape, expected):
-    out_shape, params, state = layer.init(jax.random.key(0), input_shape)
-    assert out_shape == expected and params == () and state == ()
-    for backward in ("manual", "autodiff"):
-        y, _ = layer.apply(params, state, jnp.zeros(input_shape), backward=backward)
-        assert y.shape == expected
+    # that apply agrees with init is the layer contract's (tests/core/test_layer_registry.py)
+    assert layer.init(jax.random.key(0), input_shape) == (expected, (), ())
 
 
 @pytest.mark.parametrize("name", list(LAYERS))
