@@ -33,12 +33,17 @@ class LayerCase(NamedTuple):
         contract test then passes a fixed ``key``. A training-mode layer may couple the
         examples of one call (one mask drawn for all, statistics over all), so ``vmap`` over an
         added axis is compared with separate calls rather than with one call on the stack.
+      make_input: builds apply's input from the drawn array when it is not the array itself
+        (a cell's ``(x, state)``, a ``RecurrentInput`` with a mask); it indexes with ``...``,
+        so it works on one example under ``vmap`` too. ``init`` is then given the shape of the
+        built input's first leaf (its ``x``).
     """
 
     label: str
     layer: Layer
     input: Arg | tuple[Any, ...]
     train: bool = False
+    make_input: Callable[[Any], Any] | None = None
 
 
 _FACTORIES: dict[str, Callable[..., Layer]] = {}
