@@ -44,15 +44,14 @@ TOL = {"rtol": 2e-5, "atol": 2e-6}  # float32, compiled vs op by op
 def check_layer(case: LayerCase) -> None:
     """Every check of the contract on one configuration; an AssertionError names the failure."""
     rng = np.random.default_rng(0)
-    xs = [draw(case.input, rng) for _ in range(BATCH + 1)]
+    xs = [draw(case.input, rng) for _ in range(BATCH + 1)]  # drawn; apply gets built(case, x)
     key = jax.random.key(0) if case.train else None
-    shape = input_shape(case.input)
-    out_shape, params, state = init_params(case.layer, shape)
-    y, new_state = case.layer.apply(params, state, xs[0], key=key, train=case.train)
+    out_shape, params, state = init_params(case.layer, init_shape(case, xs[0]))
+    y, new_state = case.layer.apply(params, state, built(case, xs[0]), key=key, train=case.train)
     check_shapes_and_dtypes(case, params, state, out_shape, y, new_state)
     check_transforms(case, params, state, xs, key, (y, new_state))
     check_bad_inputs(case, params, state)
-    check_gradients(case, params, state, xs[0], key)
+    check_gradients(case, params, state, built(case, xs[0]), key)
 
 
 def is_arg(a):
@@ -63,20 +62,36 @@ def draw(spec, rng, dtype=jnp.float32):
     return jax.tree.map(lambda a: draw_arg(a, rng, dtype), spec, is_leaf=is_arg)
 
 
-def input_shape(spec):
-    return jax.tree.map(lambda a: a.shape, spec, is_leaf=is_arg)
+def built(case, x):
+    """apply's input from the drawn ``x`` (arrays or shape structs): the configuration's
+    ``make_input`` (a cell's ``(x, state)``, a masked sequence) or ``x`` itself."""
+    return x if case.make_input is None else case.make_input(x)
+
+
+def init_shape(case, x):
+    """``init``'s ``input_shape`` for the drawn ``x``: its shapes, or with ``make_input`` the
+    shape of the built input's first leaf."""
+    if case.make_input is None:
+        return jax.tree.map(lambda a: tuple(a.shape), x)
+    return tuple(jax.tree.leaves(jax.eval_shape(case.make_input, x))[0].shape)
+
+
+def is_shape(s):
+    return isinstance(s, tuple) and all(isinstance(d, int) for d in s)
 
 
 def shape_list(out_shape):
-    """``out_shape`` (one shape, or a tuple of shapes) as a list of shapes."""
-    return [out_shape] if all(isinstance(d, int) for d in out_shape) else list(out_shape)
+    """``out_shape`` (one shape, or a pytree of shapes) as a list of shapes."""
+    return jax.tree.leaves(out_shape, is_leaf=is_shape)
 
 
 def names_a_layer(error: Exception, layer: Layer) -> bool:
     """The message opens with ``"<name>: "``, the layer's name or another registered layer's or
     op's (an inner layer of a combinator or model)."""
+    if str(error).startswith(f"{layer.name}: "):  # names such as "bidirectional(rnn)"
+        return True
     match = re.match(r"(\w+): ", str(error))
-    known = {layer.name, *layer_registry.layer_names(), *registry.op_names()}
+    known = {*layer_registry.layer_names(), *registry.op_names()}
     return bool(match) and match.group(1) in known
 
 
@@ -105,10 +120,10 @@ def check_shapes_and_dtypes(case, params, state, out_shape, y, new_state):
 
 
 def check_gradients(case, params, state, x, key):
-    """``verify_model`` on ``dense → layer`` (the layer alone when its input is not a float
+    """``verify_model`` on ``dense → layer`` (the layer alone when its input is not one float
     array), with a mean-squared-error loss on every output."""
     layer, model, model_params, model_state = case.layer, case.layer, params, state
-    if is_arg(case.input) and case.input.kind != "int":
+    if is_arg(case.input) and case.input.kind != "int" and case.make_input is None:
         features = case.input.shape[-1]
         w = jnp.eye(features) + 0.3 * jax.random.normal(jax.random.key(2), (features, features))
         model = serial(dense(features, use_bias=False), layer)  # a bias before batch_norm
@@ -130,9 +145,12 @@ def check_gradients(case, params, state, x, key):
 def check_transforms(case, params, state, xs, key, eager):
     """``jit(apply)`` vs eager (``eager`` is its output on ``xs[0]``) and no second trace;
     ``vmap`` over an added axis vs the call on the stack, values and manual gradients (of the
-    params and of a float input); in training mode, vs separate calls instead."""
-    apply = partial(case.layer.apply, key=key, train=case.train)
+    params and of a float drawn input); in training mode, vs separate calls instead."""
+    layer_apply = partial(case.layer.apply, key=key, train=case.train)
     float_input = all(a.kind != "int" for a in jax.tree.leaves(case.input, is_leaf=is_arg))
+
+    def apply(p, s, x):
+        return layer_apply(p, s, built(case, x))
 
     def mapped(p, stack):
         return jax.vmap(lambda x: apply(p, state, x)[0])(stack)
@@ -201,7 +219,10 @@ def check_bad_inputs(case, params, state):
     and one more feature and fewer axes are accepted or rejected by ``init`` and ``apply``
     alike."""
     layer = case.layer
-    apply = partial(layer.apply, key=jax.random.key(0), train=case.train)
+    layer_apply = partial(layer.apply, key=jax.random.key(0), train=case.train)
+
+    def apply(p, s, x, **options):
+        return layer_apply(p, s, built(case, x), **options)
 
     def rejected(what, *args):
         status, error = outcome(apply, params, state, *args)
@@ -213,7 +234,11 @@ def check_bad_inputs(case, params, state):
     def agree(what, spec):
         """``init`` on ``spec``'s shapes and ``apply`` with the good params agree on ``spec``."""
         x = jax.tree.map(struct, spec, is_leaf=is_arg)
-        status, result = traced_init(layer, input_shape(spec))
+        try:
+            shape = init_shape(case, x)
+        except (ValueError, IndexError):  # make_input cannot build it: not this layer's input
+            return None
+        status, result = traced_init(layer, shape)
         if status == "error":
             assert isinstance(result, ValueError) and names_a_layer(result, layer), (
                 f"{case.label}: init on {what} raised {type(result).__name__}: {result}"
@@ -223,7 +248,9 @@ def check_bad_inputs(case, params, state):
         if jax.tree.map(lambda a: a.shape, new_params) != jax.tree.map(lambda a: a.shape, params):
             return rejected(f"{what}, for which init makes params of other shapes", x)
         status, y = outcome(apply, params, state, x)
-        if status == "error" and case.train:  # e.g. one value per feature for batch statistics
+        # Training mode may need more than init can see (one value per feature for batch
+        # statistics), and with make_input init sees only the input's first array.
+        if status == "error" and (case.train or case.make_input is not None):
             assert isinstance(y, ValueError) and names_a_layer(y, layer), f"{case.label}: {y!r}"
             return None
         assert status == "ok", f"{case.label}: init accepts {what}, apply raises {y!r}"
