@@ -12,7 +12,6 @@ from funcnet.layers.recurrent import gru, lstm, rnn
 CELLS = {"rnn": rnn, "lstm": lstm, "gru": gru}
 
 
-@layer_factory("recurrent_classifier")
 def recurrent_classifier(kind: str, hidden_features: int, features: int) -> Layer:
     """``kind(hidden_features, return_sequences=False) → dense(features)``; the output is logits.
 
@@ -55,10 +54,6 @@ def lstm_classifier(hidden_features: int, features: int) -> Layer:
     return recurrent_classifier("lstm", hidden_features, features)
 
 
-add_layer_cases(
-    "recurrent_classifier",
-    lambda: [LayerCase("rnn", recurrent_classifier("rnn", 3, 2), Arg((2, 4, 2)))],
-)
 add_layer_cases(
     "gru_classifier", lambda: [LayerCase("short", gru_classifier(3, 2), Arg((2, 4, 2)))]
 )

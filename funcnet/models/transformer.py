@@ -69,8 +69,8 @@ def transformer_lm(
 
 def _cases() -> list[LayerCase]:
     lm = transformer_lm(7, context=4, features=4, num_heads=2, num_blocks=1, hidden_features=6,
-                        positions="sinusoidal", lean=True, block_size=2)  # fmt: skip
-    return [LayerCase("lean_sinusoidal", lm, Arg((2, 3), "int", high=7))]
+                        positions="sinusoidal")  # fmt: skip
+    return [LayerCase("sinusoidal", lm, Arg((2, 3), "int", high=7))]
 
 
 add_layer_cases("transformer_lm", _cases)

@@ -28,9 +28,9 @@ def test_every_declared_layer_has_configurations():
     assert layer_registry.missing_layer_cases() == []
 
 
-# Builders that take a description rather than a configuration; the layers they build are
-# registered (every recurrent layer is a sequence_layer of its cell).
-BUILDERS = {"sequence_layer"}
+# Builders whose layers are registered under other names: every recurrent layer is a
+# sequence_layer of its cell; gru_classifier and lstm_classifier are recurrent_classifiers.
+BUILDERS = {"sequence_layer", "recurrent_classifier"}
 
 
 def test_every_public_layer_factory_is_declared():

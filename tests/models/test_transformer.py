@@ -1,7 +1,7 @@
-"""The causal transformer language model: errors. Shapes, gradients (verify_model, with lean
-attention and sinusoidal positions), jit and vmap: the layer contract
-(tests/core/test_layer_registry.py); experiments/char_transformer.py verifies the direct
-attention with learned positions on its full-size model."""
+"""The causal transformer language model: errors. Shapes, gradients (verify_model, with
+sinusoidal positions), jit and vmap: the layer contract (tests/core/test_layer_registry.py),
+which also verifies multi_head_attention with lean attention; experiments/char_transformer.py
+verifies learned positions on its full-size model."""
 
 import pytest
 

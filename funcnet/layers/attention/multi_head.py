@@ -204,5 +204,12 @@ def multi_head_attention(
 
 
 add_layer_cases(
-    NAME, lambda: [LayerCase("causal", multi_head_attention(2, causal=True), Arg((2, 3, 4)))]
+    NAME,
+    lambda: [
+        LayerCase(  # lean with two key blocks: the direct op is in every transformer case
+            "causal_lean",
+            multi_head_attention(2, causal=True, lean=True, block_size=2),
+            Arg((2, 3, 4)),
+        )
+    ],
 )
