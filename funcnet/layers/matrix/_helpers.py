@@ -4,7 +4,7 @@
 Gaps the eigensolver cannot resolve count as zero. A symmetric eigensolver determines each
 eigenvalue to an absolute accuracy of a modest multiple of ``eps·‖A‖₂`` (``‖A‖₂ = max|λ|``),
 so a computed gap of at most ``n·eps·max|λ|`` is indistinguishable from an exact repeat; there
-``F_ij`` is set to 0 (the pseudo-inverse of the gap). docs/matrix.md says what that gradient is.
+``F_ij`` is set to 0 (the pseudo-inverse of the gap). docs/matrix.md says what gradient results.
 """
 
 from __future__ import annotations
@@ -36,14 +36,17 @@ def symmetrize(x: jax.Array) -> jax.Array:
     return (x + transpose(x)) / 2
 
 
-def eye_like(x: jax.Array) -> jax.Array:
-    """The identity of ``x``'s last axis, in ``x``'s dtype."""
-    return jnp.eye(x.shape[-1], dtype=x.dtype)
+def eye_like(x: jax.Array, dtype: Any = None) -> jax.Array:
+    """The identity of ``x``'s last axis with ``x``'s rank (batch axes of size 1), ``x``'s dtype
+    unless one is given."""
+    n = x.shape[-1]
+    eye = jnp.eye(n, dtype=x.dtype if dtype is None else dtype)
+    return eye.reshape((1,) * (x.ndim - 2) + (n, n))
 
 
 def diag_embed(d: jax.Array) -> jax.Array:
     """``[..., n] -> [..., n, n]`` with ``d`` on the diagonal."""
-    return d[..., :, None] * jnp.eye(d.shape[-1], dtype=d.dtype)
+    return d[..., :, None] * eye_like(d[..., None, :])
 
 
 def canonical_signs(v: jax.Array) -> jax.Array:
@@ -82,9 +85,8 @@ def taylor_inverse_gaps(lam: jax.Array, num_terms: int) -> jax.Array:
     ``F̃`` is antisymmetric like ``F``. At a repeat the truncated sum is ``num_terms/λ``
     instead of infinity (Wang et al.). A zero ``b`` (both values zero) gives 0.
     """
-    n = lam.shape[-1]
     li, lj = lam[..., :, None], lam[..., None, :]
-    later = jnp.triu(jnp.ones((n, n), bool), 1)
+    later = jnp.triu(jnp.ones_like(li * lj, bool), 1)
     j_big = (jnp.abs(lj) > jnp.abs(li)) | ((jnp.abs(lj) == jnp.abs(li)) & later)
     big, small = jnp.where(j_big, lj, li), jnp.where(j_big, li, lj)
     safe = jnp.where(big == 0, 1, big)
@@ -92,7 +94,7 @@ def taylor_inverse_gaps(lam: jax.Array, num_terms: int) -> jax.Array:
     for _ in range(num_terms - 1):  # Horner: 1 + r(1 + r(1 + …))
         total = 1 + ratio * total
     series = jnp.where(big == 0, 0, total / safe)
-    return jnp.where(jnp.eye(n, dtype=bool), 0, jnp.where(j_big, series, -series))
+    return jnp.where(eye_like(series, bool), 0, jnp.where(j_big, series, -series))
 
 
 def check_num_taylor_terms(name: str, num_taylor_terms: Any) -> None:
