@@ -94,7 +94,7 @@ def test_bad_input_names_the_layer():
     with pytest.raises(ValueError, match="expected num_iterations to be a positive integer"):
         covariance_pool("newton_schulz", num_iterations=0)
     layer = covariance_pool(num_position_axes=2)
-    with pytest.raises(ValueError, match=r"covariance_pool: expected features \[\.\.\., 2 position"):
+    with pytest.raises(ValueError, match=r"covariance_pool: expected features \[\.\.\., 2 pos"):
         layer.init(jax.random.key(0), (4, 3))
     with pytest.raises(ValueError, match="covariance_pool: expected a floating-point input"):
         layer.apply((), (), jnp.ones((2, 3, 3, 2), jnp.int32))

@@ -19,9 +19,9 @@ GAPS = [10.0**-k for k in range(1, 15)]
 FUNCTIONS = {
     "log": (log_divided_difference, lambda d: d.ln(), lambda x: 1 / x),
     "sqrt": (sqrt_divided_difference, lambda d: d.sqrt(), lambda x: 0.5 / np.sqrt(x)),
-    "power-0.5": (power_divided_difference(-0.5), lambda d: d ** decimal.Decimal(-0.5),
+    "power-0.5": (power_divided_difference(-0.5), lambda d: d ** decimal.Decimal("-0.5"),
                   lambda x: -0.5 * x**-1.5),
-    "power2.5": (power_divided_difference(2.5), lambda d: d ** decimal.Decimal(2.5),
+    "power2.5": (power_divided_difference(2.5), lambda d: d ** decimal.Decimal("2.5"),
                  lambda x: 2.5 * x**1.5),
 }  # fmt: skip
 
@@ -40,12 +40,12 @@ def test_accurate_to_a_few_ulps_at_every_gap_in_float64(name, x64):
     b = np.full(len(GAPS), 0.7)
     a = b * (1 + np.array(GAPS))
     got = np.asarray(dd(jnp.asarray(a), jnp.asarray(b)))
-    exact = np.array([exact_divided_difference(f_decimal, x, y) for x, y in zip(a, b)])
+    exact = np.array([exact_divided_difference(f_decimal, x, y) for x, y in zip(a, b, strict=True)])
     rel = np.abs(got - exact) / np.abs(exact)
     assert rel.max() < 8 * np.finfo(np.float64).eps, rel
     # The naive quotient loses up to all digits at the smallest gaps (why the forms exist).
     naive = np.asarray([(float(f_decimal(decimal.Decimal(x))) - float(f_decimal(
-        decimal.Decimal(y)))) / (x - y) for x, y in zip(a, b)])  # fmt: skip
+        decimal.Decimal(y)))) / (x - y) for x, y in zip(a, b, strict=True)])  # fmt: skip
     assert (np.abs(naive - exact) / np.abs(exact)).max() > 1e-6
 
 
@@ -58,7 +58,7 @@ def test_accurate_in_float32_and_symmetric_in_its_arguments(name):
     assert got.dtype == np.float32
     np.testing.assert_array_equal(got, np.asarray(dd(jnp.asarray(b), jnp.asarray(a))))
     exact = np.array(
-        [exact_divided_difference(f_decimal, float(x), float(y)) for x, y in zip(a, b)]
+        [exact_divided_difference(f_decimal, float(x), float(y)) for x, y in zip(a, b, strict=True)]
     )
     assert (np.abs(got - exact) / np.abs(exact)).max() < 8 * np.finfo(np.float32).eps
 

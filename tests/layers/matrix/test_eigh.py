@@ -63,7 +63,7 @@ def test_eigenvalue_only_gradient_is_exact_at_repeats(x64):
     a = jnp.eye(3)
     dw = jnp.array([0.5, -1.0, 2.0])
     da = vjp(lambda a: eigh_op()(a)[0], a, dw)
-    w, v = eigh_op()(a)
+    v = eigh_op()(a)[1]
     np.testing.assert_allclose(da, (v * dw[None, :]) @ v.T, atol=1e-15)
 
 

@@ -1,5 +1,7 @@
 """Newton–Schulz square root: convergence to SciPy's sqrtm, the trace normalisation, bad input."""
 
+import re
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -33,9 +35,10 @@ def test_scale_invariant_batched_and_zero_matrix_maps_to_zero(x64):
 
 
 def test_bad_input_names_the_op():
-    with pytest.raises(ValueError, match="newton_schulz_sqrt: expected num_iterations to be a positive integer, got 0"):
+    positive = "newton_schulz_sqrt: expected num_iterations to be a positive integer, got"
+    with pytest.raises(ValueError, match=f"{positive} 0"):
         newton_schulz_sqrt_op(0)
-    with pytest.raises(ValueError, match="newton_schulz_sqrt: expected num_iterations .* got 2.5"):
+    with pytest.raises(ValueError, match=re.escape(f"{positive} 2.5")):
         newton_schulz_sqrt_op(2.5)
-    with pytest.raises(ValueError, match=r"newton_schulz_sqrt: expected square matrices .*\(2, 3\)"):
+    with pytest.raises(ValueError, match=r"newton_schulz_sqrt: expected square .*\(2, 3\)"):
         newton_schulz_sqrt_op()(jnp.ones((2, 3)))

@@ -70,7 +70,7 @@ def test_taylor_backward_equals_the_autodiff_of_its_gradient_reference(x64):
 
 
 def test_bad_input_names_the_op():
-    with pytest.raises(ValueError, match=r"svd: expected matrices \[\.\.\., m, n\], got shape \(4,\)"):
+    with pytest.raises(ValueError, match=r"svd: expected matrices \[\.\.\., m, n\], got .*\(4,\)"):
         svd_op()(jnp.ones(4))
     with pytest.raises(ValueError, match="svd: expected a floating-point matrix, got dtype int32"):
         svd_op()(jnp.ones((2, 2), jnp.int32))
