@@ -15,12 +15,10 @@ one compiled call returns the pooled output and the input's gradient for a rando
 
 from __future__ import annotations
 
-import os
-
 import jax
 import jax.numpy as jnp
 
-from funcnet.bench.registry import BenchConfig, Row, benchmark, comparison_row
+from funcnet.bench.registry import BenchConfig, Row, benchmark, comparison_row, env_sizes
 from funcnet.bench.timing import function_runner, time_interleaved
 from funcnet.layers.matrix import covariance_pool
 
@@ -30,14 +28,7 @@ SIZES = (64, 256)
 
 def sizes_from_env() -> tuple[int, ...]:
     """Channel counts from ``FUNCNET_BENCH_MATRIX_SIZES`` (comma-separated), or SIZES."""
-    text = os.environ.get("FUNCNET_BENCH_MATRIX_SIZES", "")
-    try:
-        sizes = tuple(int(s) for s in text.split(",") if s.strip())
-    except ValueError:
-        raise ValueError(
-            f"matrix bench: expected FUNCNET_BENCH_MATRIX_SIZES like '64,256', got {text!r}."
-        ) from None
-    return sizes or SIZES
+    return env_sizes("FUNCNET_BENCH_MATRIX_SIZES", SIZES, "matrix bench")
 
 
 def pool_vjp(normalization: str, backward: str):
