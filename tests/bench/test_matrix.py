@@ -26,8 +26,6 @@ def test_the_timed_calls_agree():
     manual = pool_vjp("sqrt", "manual")(x, dy)
     np.testing.assert_array_equal(manual[0], y)
     np.testing.assert_allclose(manual[1], dx, rtol=1e-4, atol=1e-5)
-    newton_schulz = pool_vjp("newton_schulz", "manual")(x, dy)
-    np.testing.assert_allclose(newton_schulz[0], y, rtol=0.05, atol=0.01)  # 5 iterations
 
 
 def test_a_small_run_reports_both_methods(monkeypatch):

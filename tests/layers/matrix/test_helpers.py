@@ -1,10 +1,16 @@
 """The gap matrices of the eigenvector backward: the resolvability threshold and the Taylor
 series."""
 
+import functools
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from funcnet.layers.matrix._helpers import inverse_gaps, taylor_inverse_gaps
+from funcnet.layers.matrix._helpers import inverse_gaps
+from funcnet.layers.matrix._helpers import taylor_inverse_gaps as eager_taylor_inverse_gaps
+
+taylor_inverse_gaps = functools.partial(jax.jit, static_argnums=1)(eager_taylor_inverse_gaps)
 
 
 def test_gaps_below_the_solver_resolution_count_as_zero(x64):
@@ -20,7 +26,7 @@ def test_gaps_below_the_solver_resolution_count_as_zero(x64):
 def test_taylor_series_is_antisymmetric_finite_at_repeats_and_converges(x64):
     lam = jnp.array([[0.5, 1.0, 1.0, 4.0]])
     exact = np.asarray(inverse_gaps(lam))
-    for terms in (1, 5, 60):
+    for terms in (1, 60):
         f = np.asarray(taylor_inverse_gaps(lam, terms))
         np.testing.assert_array_equal(f, -np.swapaxes(f, -1, -2))
         assert f[0, 1, 2] == terms / 1.0  # the repeated pair: K/λ instead of infinity
