@@ -59,7 +59,7 @@ def cbow_examples(ids: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]
 def cbow_model(vocab_size: int, dim: int) -> fn.Layer:
     """context ids ``[B, 2w]`` -> logits ``[B, V]``."""
     return serial(
-        embedding(vocab_size, dim), global_avg_pool(num_spatial_axes=1), dense(vocab_size)
+        embedding(vocab_size, dim), global_avg_pool(num_position_axes=1), dense(vocab_size)
     )
 
 

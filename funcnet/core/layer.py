@@ -15,7 +15,7 @@ The leading axes of an input are batch axes, any number of them (none included):
 meaning never depends on how many there are, so ``jax.vmap(apply)`` over examples equals
 ``apply`` on the batch. An axis option is therefore counted from the end (negative), and a layer
 that cannot tell where an example starts takes the number of axes an example has from its
-factory (``num_spatial_axes``).
+factory (``num_position_axes``).
 
 A wrong value (a shape, a size, a dtype) is a ``ValueError`` and a wrong kind of object (a
 string where a shape is expected, a float where an int is) a ``TypeError``, raised at trace

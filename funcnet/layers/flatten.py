@@ -1,8 +1,8 @@
-"""Flatten: each example's spatial and channel axes into one, row-major (a reshape).
+"""Flatten: each example's position and channel axes into one, row-major (a reshape).
 
-Shapes: ``x [..., *spatial, C]`` -> ``y [..., Π spatial · C]``, with ``k = num_spatial_axes``
-spatial axes (counted from the end, before the channels) and any leading batch axes. A layer
-cannot tell batch axes from spatial ones, so the factory is told ``k``::
+Shapes: ``x [..., *positions, C]`` -> ``y [..., Π positions · C]``, with ``k = num_position_axes``
+position axes (counted from the end, before the channels) and any leading batch axes. A layer
+cannot tell batch axes from position axes, so the factory is told ``k``::
 
     y = x (a reshape)       dx = dy reshaped back      (the Jacobian is the identity)
 
@@ -20,13 +20,13 @@ from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factor
 from funcnet.core.op import Op, make_op, shape_witness
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 
-LAYOUT = "input [..., *spatial, C]"
+LAYOUT = "input [..., *positions, C]"
 
 
 @op_factory("flatten")
-def flatten_op(*, num_spatial_axes: int) -> Op:
-    """The op ``x [..., *spatial, C] -> y [..., Π spatial · C]`` (row-major)."""
-    k = check_int("flatten", "num_spatial_axes", num_spatial_axes, minimum=0)
+def flatten_op(*, num_position_axes: int) -> Op:
+    """The op ``x [..., *positions, C] -> y [..., Π positions · C]`` (row-major)."""
+    k = check_int("flatten", "num_position_axes", num_position_axes, minimum=0)
 
     def forward(x):
         check_shape_rank("flatten", jnp.shape(x), k + 1, LAYOUT)
@@ -44,26 +44,26 @@ def flatten_op(*, num_spatial_axes: int) -> Op:
 
 
 @layer_factory("flatten")
-def flatten(*, num_spatial_axes: int) -> Layer:
-    """A layer flattening each example's spatial and channel axes into one (row-major).
+def flatten(*, num_position_axes: int) -> Layer:
+    """A layer flattening each example's position and channel axes into one (row-major).
 
     Args:
-      num_spatial_axes: how many axes before the last (the channels) are spatial (1 for a
+      num_position_axes: how many axes before the last (the channels) are position axes (1 for a
         sequence ``[..., L, C]``, 2 for an image ``[..., H, W, C]``, 0 for ``[..., C]``); every
         axis before them is a batch axis, left as it is.
 
     Shapes:
-      x: ``[..., *spatial, C]`` -> y: ``[..., Π spatial · C]``.
+      x: ``[..., *positions, C]`` -> y: ``[..., Π positions · C]``.
 
     Examples:
       >>> import jax
-      >>> layer = flatten(num_spatial_axes=2)
+      >>> layer = flatten(num_position_axes=2)
       >>> key = jax.random.key(0)
       >>> layer.init(key, (8, 7, 7, 64))[0], layer.init(key, (7, 7, 64))[0]
       ((8, 3136), (3136,))
     """
-    op = flatten_op(num_spatial_axes=num_spatial_axes)
-    k = num_spatial_axes
+    op = flatten_op(num_position_axes=num_position_axes)
+    k = num_position_axes
 
     def output_shape(shape):
         return (*shape[: len(shape) - k - 1], math.prod(shape[len(shape) - k - 1 :]))
@@ -73,12 +73,12 @@ def flatten(*, num_spatial_axes: int) -> Layer:
 
 def _op_cases() -> list[Case]:
     return [
-        Case("image", flatten_op(num_spatial_axes=2), (Arg((2, 3, 4, 2)),), second_order=True),
-        Case("sequence_two_batch_axes", flatten_op(num_spatial_axes=1), (Arg((2, 3, 5, 2)),)),
+        Case("image", flatten_op(num_position_axes=2), (Arg((2, 3, 4, 2)),), second_order=True),
+        Case("sequence_two_batch_axes", flatten_op(num_position_axes=1), (Arg((2, 3, 5, 2)),)),
     ]
 
 
 add_cases("flatten", _op_cases)
 add_layer_cases(
-    "flatten", lambda: [LayerCase("image", flatten(num_spatial_axes=2), Arg((2, 3, 2, 2)))]
+    "flatten", lambda: [LayerCase("image", flatten(num_position_axes=2), Arg((2, 3, 2, 2)))]
 )

@@ -24,7 +24,7 @@ CONV_BIAS_INIT = constant(0.01)
 
 @layer_factory("cnn")
 def cnn(
-    num_spatial_axes: int,
+    num_position_axes: int,
     features: int,
     *,
     channels: Sequence[int] = (32, 64),
@@ -35,7 +35,7 @@ def cnn(
     """``[conv → relu → max-pool 2] × len(channels) → flatten → dense → relu → dense``.
 
     Args:
-      num_spatial_axes: 1 for sequences ``[..., L, C]``, 2 for images ``[..., H, W, C]``.
+      num_position_axes: 1 for sequences ``[..., L, C]``, 2 for images ``[..., H, W, C]``.
       features: width of the output layer (logits).
       channels: output channels of each convolution block.
       kernel_size: the convolutions' window (SAME padding, stride 1).
@@ -44,14 +44,14 @@ def cnn(
         convolution and after the hidden dense layer, before the relu; those layers then have
         no bias (the normalisation removes it).
     """
-    check_int("cnn", "num_spatial_axes", num_spatial_axes)
-    if num_spatial_axes not in (1, 2):
-        raise ValueError(f"cnn: expected num_spatial_axes 1 or 2, got {num_spatial_axes!r}.")
+    check_int("cnn", "num_position_axes", num_position_axes)
+    if num_position_axes not in (1, 2):
+        raise ValueError(f"cnn: expected num_position_axes 1 or 2, got {num_position_axes!r}.")
     for c in channels:
         check_positive_int("cnn", "every channel count", c)
     check_positive_int("cnn", "features", features)
     check_positive_int("cnn", "hidden_features", hidden_features)
-    conv, pool = (conv1d, max_pool1d) if num_spatial_axes == 1 else (conv2d, max_pool2d)
+    conv, pool = (conv1d, max_pool1d) if num_position_axes == 1 else (conv2d, max_pool2d)
     layers: list[Layer] = []
     for c in channels:
         if batch_norm:
@@ -59,7 +59,7 @@ def cnn(
         else:
             layers.append(conv(c, kernel_size, b_init=CONV_BIAS_INIT))
         layers += [relu(), pool(2)]
-    layers.append(flatten(num_spatial_axes=num_spatial_axes))
+    layers.append(flatten(num_position_axes=num_position_axes))
     if batch_norm:
         layers += [dense(hidden_features, use_bias=False), batch_norm_layer()]
     else:

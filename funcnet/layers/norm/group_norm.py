@@ -1,16 +1,16 @@
 """Group normalisation: per example, the channels split into groups, each group standardised.
 
-Shapes: ``x [..., *spatial, C]`` (channels last) with ``k = num_spatial_axes`` spatial axes
+Shapes: ``x [..., *positions, C]`` (channels last) with ``k = num_position_axes`` position axes
 (counted from the end, before the channels) and any leading batch axes; ``γ, β [C]``. A layer
-cannot tell batch axes from spatial ones, so the factory is told ``k``. With ``G`` groups the
-input is viewed as ``[..., *spatial, G, C/G]`` and each ``(example, group)`` slice — its
-spatial positions and its ``C/G`` channels — is standardised as in layer normalisation::
+cannot tell batch axes from position axes, so the factory is told ``k``. With ``G`` groups the
+input is viewed as ``[..., *positions, G, C/G]`` and each ``(example, group)`` slice — its
+positions and its ``C/G`` channels — is standardised as in layer normalisation::
 
     x̂ = (x − μ)·s,  s = rsqrt(σ² + ε),  y = γ·x̂ + β
     dx = s·(g − mean(g) − x̂·mean(g·x̂)),  g = γ·dy      (means over the slice)
-    dγ = Σ_{batch, spatial} dy·x̂      dβ = Σ_{batch, spatial} dy           saves x̂, s, γ
+    dγ = Σ_{batch, positions} dy·x̂      dβ = Σ_{batch, positions} dy           saves x̂, s, γ
 
-``G = 1`` is layer normalisation over ``[*spatial, C]``; ``G = C`` is instance normalisation.
+``G = 1`` is layer normalisation over ``[*positions, C]``; ``G = C`` is instance normalisation.
 Derivation: docs/normalization.md.
 """
 
@@ -46,7 +46,7 @@ from funcnet.layers.norm._standardize import (
 from funcnet.layers.norm.layer_norm import LayerNormParams
 
 GroupNormParams = LayerNormParams  # scale γ [C] and bias β [C], each None when unused
-LAYOUT = "input [..., *spatial, C]"
+LAYOUT = "input [..., *positions, C]"
 
 
 def check_groups(name: str, shape: Shape, num_groups: int) -> None:
@@ -58,22 +58,22 @@ def check_groups(name: str, shape: Shape, num_groups: int) -> None:
         )
 
 
-def check_example_rank(shape: Shape, num_spatial_axes: int) -> None:
-    """Raise unless ``shape`` has the ``num_spatial_axes`` spatial axes and the channel axis."""
-    check_shape_rank("group_norm", shape, num_spatial_axes + 1, LAYOUT)
+def check_example_rank(shape: Shape, num_position_axes: int) -> None:
+    """Raise unless ``shape`` has the ``num_position_axes`` position axes and the channel axis."""
+    check_shape_rank("group_norm", shape, num_position_axes + 1, LAYOUT)
 
 
 @op_factory("group_norm")
 def group_norm_op(
-    num_groups: int, *, num_spatial_axes: int, eps: float = 1e-5, use_scale=True, use_bias=True
+    num_groups: int, *, num_position_axes: int, eps: float = 1e-5, use_scale=True, use_bias=True
 ) -> Op:
     """``(x[, γ][, β]) -> y`` normalising each group of channels of each example."""
     check_positive_int("group_norm", "num_groups", num_groups)
-    k = check_int("group_norm", "num_spatial_axes", num_spatial_axes, minimum=0)
+    k = check_int("group_norm", "num_position_axes", num_position_axes, minimum=0)
     check_eps("group_norm", eps)
 
     def grouped(x):
-        """``x`` as ``[..., *spatial, G, C/G]`` and the axes of one group's slice."""
+        """``x`` as ``[..., *positions, G, C/G]`` and the axes of one group's slice."""
         check_example_rank(x.shape, k)
         check_groups("group_norm", x.shape, num_groups)
         xg = x.reshape(*x.shape[:-1], num_groups, x.shape[-1] // num_groups)
@@ -98,7 +98,7 @@ def group_norm_op(
         g = dy * expand_to(scale[0], dy.ndim, (dy.ndim - 1,)) if use_scale else dy
         x_hat_g, axes = grouped(x_hat)
         dx = standardize_vjp(x_hat_g, inv_std, g.reshape(x_hat_g.shape), axes)
-        other = tuple(range(dy.ndim - 1))  # the batch and spatial axes
+        other = tuple(range(dy.ndim - 1))  # the batch and position axes
         return (dx.reshape(dy.shape), *affine_grads(dy, x_hat, use_scale, use_bias, other))
 
     return make_op("group_norm", forward, fwd, bwd)
@@ -108,7 +108,7 @@ def group_norm_op(
 def group_norm(
     num_groups: int,
     *,
-    num_spatial_axes: int,
+    num_position_axes: int,
     eps: float = 1e-5,
     use_scale: bool = True,
     use_bias: bool = True,
@@ -118,7 +118,7 @@ def group_norm(
 
     Args:
       num_groups: number of groups; must divide the channel count.
-      num_spatial_axes: how many axes before the last (the channels) belong to an example (0
+      num_position_axes: how many axes before the last (the channels) belong to an example (0
         for ``[..., C]``, 1 for a sequence ``[..., T, C]``, 2 for an image ``[..., H, W, C]``);
         every axis before them is a batch axis.
       eps: added to the variance before the reciprocal square root.
@@ -126,24 +126,24 @@ def group_norm(
       dtype: dtype of the parameters; the input must have the same dtype.
 
     Shapes:
-      x: ``[..., *spatial, C]`` -> y: the same shape.
+      x: ``[..., *positions, C]`` -> y: the same shape.
 
     Examples:
       >>> import jax, jax.numpy as jnp
-      >>> layer = group_norm(2, num_spatial_axes=0)
+      >>> layer = group_norm(2, num_position_axes=0)
       >>> _, params, state = layer.init(jax.random.key(0), (1, 4))
       >>> y, _ = layer.apply(params, state, jnp.array([[1.0, 3.0, 10.0, 30.0]]))
       >>> [round(v, 3) for v in y[0].tolist()]
       [-1.0, 1.0, -1.0, 1.0]
     """
     check_float_dtype("group_norm", dtype)
-    op = group_norm_op(num_groups, num_spatial_axes=num_spatial_axes, eps=eps,
+    op = group_norm_op(num_groups, num_position_axes=num_position_axes, eps=eps,
                        use_scale=use_scale, use_bias=use_bias)  # fmt: skip
 
     def init(key: jax.Array, input_shape: Shape) -> tuple[Shape, LayerNormParams, tuple]:
         del key
         shape = check_input_shape("group_norm", input_shape)
-        check_example_rank(shape, num_spatial_axes)
+        check_example_rank(shape, num_position_axes)
         check_groups("group_norm", shape, num_groups)
         c = shape[-1]
         params = GroupNormParams(
@@ -156,7 +156,7 @@ def group_norm(
         del key, train
         check_backward(backward, "group_norm")
         shape = jnp.shape(x)
-        check_example_rank(shape, num_spatial_axes)
+        check_example_rank(shape, num_position_axes)
         leaves = tuple(p for p in params if p is not None)
         if leaves:
             check_axis_size("group_norm", shape, -1, leaves[0].shape[0])
@@ -169,17 +169,18 @@ def group_norm(
 
 def _cases() -> list[Case]:
     return [
-        Case("image_2_groups", group_norm_op(2, num_spatial_axes=2),
+        Case("image_2_groups", group_norm_op(2, num_position_axes=2),
              (Arg((2, 3, 2, 4)), Arg((4,)), Arg((4,))), second_order=True),
-        Case("sequence_instance_norm", group_norm_op(3, num_spatial_axes=1, use_bias=False),
+        Case("sequence_instance_norm", group_norm_op(3, num_position_axes=1, use_bias=False),
              (Arg((2, 4, 3)), Arg((3,)))),
         Case("vector_1_group_no_affine",
-             group_norm_op(1, num_spatial_axes=0, use_scale=False, use_bias=False), (Arg((3, 6)),)),
+             group_norm_op(1, num_position_axes=0, use_scale=False, use_bias=False),
+             (Arg((3, 6)),)),
     ]  # fmt: skip
 
 
 add_cases("group_norm", _cases)
 add_layer_cases(
     "group_norm",
-    lambda: [LayerCase("sequence", group_norm(2, num_spatial_axes=1), Arg((2, 3, 4)))],
+    lambda: [LayerCase("sequence", group_norm(2, num_position_axes=1), Arg((2, 3, 4)))],
 )

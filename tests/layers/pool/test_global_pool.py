@@ -40,19 +40,19 @@ def test_values_and_gradients_match_numpy(shape):
         positions = int(np.prod(shape[1:-1]))
 
         k = len(axes)
-        y = global_avg_pool_op(num_spatial_axes=k)(jnp.asarray(x))
+        y = global_avg_pool_op(num_position_axes=k)(jnp.asarray(x))
         np.testing.assert_allclose(y, x.mean(axis=axes), rtol=1e-14)
         manual, autodiff = _vjps(
-            global_avg_pool_op(num_spatial_axes=k), jnp.asarray(x), jnp.asarray(dy)
+            global_avg_pool_op(num_position_axes=k), jnp.asarray(x), jnp.asarray(dy)
         )
         expected = np.broadcast_to(np.expand_dims(dy, axes) / positions, shape)
         np.testing.assert_allclose(manual, expected, rtol=1e-14)
         np.testing.assert_allclose(autodiff, expected, rtol=1e-14)
 
-        y = global_max_pool_op(num_spatial_axes=k)(jnp.asarray(x))
+        y = global_max_pool_op(num_position_axes=k)(jnp.asarray(x))
         np.testing.assert_array_equal(y, x.max(axis=axes))
         manual, autodiff = _vjps(
-            global_max_pool_op(num_spatial_axes=k), jnp.asarray(x), jnp.asarray(dy)
+            global_max_pool_op(num_position_axes=k), jnp.asarray(x), jnp.asarray(dy)
         )
         expected = np.where(
             x == np.expand_dims(x.max(axis=axes), axes), np.expand_dims(dy, axes), 0
@@ -65,7 +65,7 @@ def test_global_max_ties_go_to_the_first_position_like_the_windowed_pools():
     with jax.enable_x64(True):
         x = jnp.ones((2, 3, 3, 2)).at[1, 2, 0, 1].set(4.0).at[1, 2, 2, 1].set(4.0)
         dy = jnp.array([[1.0, 2.0], [3.0, 4.0]])
-        manual, autodiff = _vjps(global_max_pool_op(num_spatial_axes=2), x, dy)
+        manual, autodiff = _vjps(global_max_pool_op(num_position_axes=2), x, dy)
         np.testing.assert_array_equal(manual, autodiff)
         expected = jnp.zeros_like(x).at[0, 0, 0].set(dy[0]).at[1, 0, 0, 0].set(3.0)
         np.testing.assert_array_equal(manual, expected.at[1, 2, 0, 1].set(4.0))
@@ -76,32 +76,32 @@ def test_global_max_ties_go_to_the_first_position_like_the_windowed_pools():
 
 def test_flatten_is_a_row_major_reshape_and_its_backward_the_inverse():
     x = jnp.arange(24.0).reshape(2, 3, 2, 2)
-    y, _ = flatten(num_spatial_axes=2).apply((), (), x)
+    y, _ = flatten(num_position_axes=2).apply((), (), x)
     np.testing.assert_array_equal(y, np.arange(24.0).reshape(2, 12))
     dy = jnp.arange(24.0).reshape(2, 12) * 2
-    manual, autodiff = _vjps(flatten_op(num_spatial_axes=2), x, dy)
+    manual, autodiff = _vjps(flatten_op(num_position_axes=2), x, dy)
     np.testing.assert_array_equal(manual, dy.reshape(x.shape))
     np.testing.assert_array_equal(autodiff, manual)
 
 
 def test_residuals_hold_no_input():
     x = jnp.ones((2, 4, 4, 3))
-    y, (idx, witness) = global_max_pool_op(num_spatial_axes=2).fwd(x)
+    y, (idx, witness) = global_max_pool_op(num_position_axes=2).fwd(x)
     assert idx.shape == y.shape == (2, 3) and jnp.issubdtype(idx.dtype, jnp.integer)
     assert witness.size == 0 and witness.shape[1:] == x.shape
-    assert [r.size for r in global_avg_pool_op(num_spatial_axes=2).fwd(x)[1]] == [0]
-    assert [r.size for r in flatten_op(num_spatial_axes=2).fwd(x)[1]] == [0]
+    assert [r.size for r in global_avg_pool_op(num_position_axes=2).fwd(x)[1]] == [0]
+    assert [r.size for r in flatten_op(num_position_axes=2).fwd(x)[1]] == [0]
 
 
 @pytest.mark.parametrize(
     ("layer", "input_shape", "expected"),
     [
-        (global_avg_pool(num_spatial_axes=2), (8, 7, 7, 64), (8, 64)),
-        (global_max_pool(num_spatial_axes=1), (4, 10, 3), (4, 3)),
-        (global_avg_pool(num_spatial_axes=1), (2, 4, 10, 3), (2, 4, 3)),
-        (flatten(num_spatial_axes=2), (8, 7, 7, 64), (8, 3136)),
-        (flatten(num_spatial_axes=1), (2, 3, 5, 4), (2, 3, 20)),
-        (flatten(num_spatial_axes=0), (5, 3), (5, 3)),
+        (global_avg_pool(num_position_axes=2), (8, 7, 7, 64), (8, 64)),
+        (global_max_pool(num_position_axes=1), (4, 10, 3), (4, 3)),
+        (global_avg_pool(num_position_axes=1), (2, 4, 10, 3), (2, 4, 3)),
+        (flatten(num_position_axes=2), (8, 7, 7, 64), (8, 3136)),
+        (flatten(num_position_axes=1), (2, 3, 5, 4), (2, 3, 20)),
+        (flatten(num_position_axes=0), (5, 3), (5, 3)),
     ],
 )
 def test_output_shapes(layer, input_shape, expected):
@@ -113,7 +113,7 @@ def test_output_shapes(layer, input_shape, expected):
 def test_vmap_over_single_examples_equals_the_batched_call(name):
     # Issue 13's bug: these layers took axis 0 for the one batch axis, so an example [L, C]
     # under vmap was read as a batch of L vectors.
-    layer = LAYERS[name](num_spatial_axes=1)
+    layer = LAYERS[name](num_position_axes=1)
     x = jax.random.normal(jax.random.key(0), (3, 5, 2))
     batched, _ = layer.apply((), (), x)
     mapped = jax.vmap(lambda example: layer.apply((), (), example)[0])(x)
@@ -127,22 +127,22 @@ def test_vmap_over_single_examples_equals_the_batched_call(name):
 
 
 @pytest.mark.parametrize("name", list(LAYERS))
-def test_num_spatial_axes_is_required_and_checked(name):
-    with pytest.raises(TypeError, match="num_spatial_axes"):
+def test_num_position_axes_is_required_and_checked(name):
+    with pytest.raises(TypeError, match="num_position_axes"):
         LAYERS[name]()
-    with pytest.raises(TypeError, match=f"{name}: expected num_spatial_axes to be"):
-        LAYERS[name](num_spatial_axes="2")
-    with pytest.raises(ValueError, match=f"{name}: expected num_spatial_axes to be"):
-        LAYERS[name](num_spatial_axes=-1)
-    layer = LAYERS[name](num_spatial_axes=2)
+    with pytest.raises(TypeError, match=f"{name}: expected num_position_axes to be"):
+        LAYERS[name](num_position_axes="2")
+    with pytest.raises(ValueError, match=f"{name}: expected num_position_axes to be"):
+        LAYERS[name](num_position_axes=-1)
+    layer = LAYERS[name](num_position_axes=2)
     with pytest.raises(
-        ValueError, match=rf"{name}: expected an input \[\.\.\., \*spatial, C\] of rank >= 3"
+        ValueError, match=rf"{name}: expected an input \[\.\.\., \*positions, C\] of rank >= 3"
     ):
         layer.init(jax.random.key(0), (4, 3))
 
 
 def test_global_max_backward_spreading_over_ties_is_caught():
-    op = global_max_pool_op(num_spatial_axes=2)
+    op = global_max_pool_op(num_position_axes=2)
 
     def bwd_to_all_ties(res, dy):
         # dx = (ties) dy: the planted bug (jnp.max's rule) needs x, so it is saved here
