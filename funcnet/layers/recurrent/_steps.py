@@ -41,7 +41,8 @@ def _sigmoid(z: jax.Array) -> jax.Array:
 def elman_step(activation: str, zx: jax.Array, h: jax.Array, u: jax.Array) -> jax.Array:
     """The new state ``h' = act(zx + h U)``; ``h'`` is also the step's only residual."""
     z = zx + jnp.matmul(h, u)
-    return jnp.tanh(z) if activation == "tanh" else jnp.maximum(z, 0)
+    # relu as a select, as jax.nn.relu differentiates it: a NaN cotangent at z < 0 gives 0
+    return jnp.tanh(z) if activation == "tanh" else jnp.where(z <= 0, jnp.zeros_like(z), z)
 
 
 def elman_step_bwd(activation: str, h_new: jax.Array, dh_new: jax.Array) -> jax.Array:
