@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -30,6 +30,25 @@ def make_dataset(x: np.ndarray, y: np.ndarray, name: str = "dataset") -> Dataset
     return Dataset(x, y)
 
 
+def check_dataset(data: Any, where: str, name: str = "data") -> None:
+    """Raise unless ``data`` is a :class:`Dataset` with as many targets as inputs (at least one).
+
+    A wrong kind of object is a TypeError, mismatched lengths a ValueError, each naming
+    ``where`` and the argument ``name``.
+    """
+    if not isinstance(data, Dataset):
+        raise TypeError(
+            f"{where}: expected {name} to be a funcnet.data.Dataset (make_dataset(x, y) builds "
+            f"one), got {type(data).__name__}."
+        )
+    x_shape, y_shape = np.shape(data.x), np.shape(data.y)
+    if not x_shape or not y_shape or x_shape[0] != y_shape[0] or x_shape[0] == 0:
+        raise ValueError(
+            f"{where}: expected {name}.x and {name}.y with the same number of examples (at "
+            f"least one), got shapes {x_shape} and {y_shape}."
+        )
+
+
 def num_batches(n: int, batch_size: int, drop_remainder: bool) -> int:
     """How many batches :func:`batches` yields for ``n`` examples."""
     return n // batch_size if drop_remainder else -(-n // batch_size)
@@ -52,6 +71,7 @@ def batches(
       >>> [y.tolist() for _, y in batches(data, 2)]
       [[0, 1], [2, 3], [4]]
     """
+    check_dataset(data, "batches")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(f"batches: expected a positive integer batch_size, got {batch_size!r}.")
     n = len(data)
