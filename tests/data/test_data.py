@@ -66,3 +66,12 @@ def test_mnist1d_is_generated_with_the_default_arguments():
     assert set(np.unique(train.y)) == set(range(10))
     again, _ = mnist1d()
     np.testing.assert_array_equal(train.x, again.x)  # procedural, seeded: the same every time
+
+
+def test_digits_as_images_need_no_reshape():
+    (train, test), (flat, _) = digits(images=True), digits()
+    assert train.x.shape == (1437, 8, 8, 1) and test.x.shape == (360, 8, 8, 1)
+    np.testing.assert_array_equal(train.x.reshape(-1, 64), flat.x)
+    np.testing.assert_array_equal(train.y, flat.y)
+    with pytest.raises(TypeError, match="digits: expected images to be a bool, got 'yes'"):
+        digits(images="yes")
