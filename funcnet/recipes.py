@@ -32,7 +32,6 @@ from funcnet.recipe_registry import (
     Recipe,
     check_names,
     load,
-    models_for,
     recipe_for,
     register_dataset,
     register_loss,
@@ -234,19 +233,4 @@ register_recipe("iris", "mlp", Recipe((32,), learning_rate=1e-2, epochs=100, bat
 register_recipe("xor", "mlp", Recipe((8,), 5e-2, epochs=300, batch_size=4, activation="tanh"))
 register_recipe("and", "mlp", Recipe((8,), 5e-2, epochs=300, batch_size=4, activation="tanh"))
 
-__all__ = [
-    "RECIPES",
-    "Recipe",
-    "adam",
-    "check_run",
-    "load",
-    "models_for",
-    "optimizer",
-    "recipe_for",
-    "register_dataset",
-    "register_loss",
-    "register_model",
-    "register_optimizer",
-    "register_recipe",
-    "run",
-]
+__all__ = ["RECIPES", "Recipe", "adam", "check_run", "load", "optimizer", "recipe_for", "run"]
