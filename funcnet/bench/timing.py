@@ -18,12 +18,13 @@ import jax.numpy as jnp
 
 class Timing(float):
     """A median time (a ``float``, usable as one) that keeps the per-round times it is the
-    median of, so that a result row can show their spread."""
+    median of (or, given ``median``, that it summarises), so that a result row can show their
+    spread."""
 
     samples: tuple[float, ...]
 
-    def __new__(cls, samples: Sequence[float]) -> Timing:
-        timing = super().__new__(cls, statistics.median(samples))
+    def __new__(cls, samples: Sequence[float], median: float | None = None) -> Timing:
+        timing = super().__new__(cls, statistics.median(samples) if median is None else median)
         timing.samples = tuple(float(s) for s in samples)
         return timing
 
