@@ -73,6 +73,17 @@ def run_benchmarks(names: list[str] | None = None, config: BenchConfig | None = 
     return {"results": rows, "machine": info, "ratios": RATIO_MEANINGS}
 
 
+def env_sizes(variable: str, default: tuple[int, ...], where: str) -> tuple[int, ...]:
+    """Sizes from the environment variable ``variable`` (comma-separated ints), or ``default``."""
+    text = os.environ.get(variable, "")
+    try:
+        sizes = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        example = ",".join(str(s) for s in default[:2])
+        raise ValueError(f"{where}: expected {variable} like '{example}', got {text!r}.") from None
+    return sizes or default
+
+
 def comparison_row(model: str, manual: Any, autodiff: Any, ms: list[float], **extra: Any) -> Row:
     """A result row from the two :class:`~funcnet.bench.timing.Compiled` steps and timings."""
     manual_ms, autodiff_ms = ms
