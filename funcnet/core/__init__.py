@@ -2,7 +2,7 @@
 
 from funcnet.core.layer import Layer, elementwise
 from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
-from funcnet.core.op import BACKWARDS, Backward, Op, check_backward, make_op
+from funcnet.core.op import BACKWARDS, Backward, ForwardModeError, Op, check_backward, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "Arg",
     "Backward",
     "Case",
+    "ForwardModeError",
     "Layer",
     "LayerCase",
     "Op",

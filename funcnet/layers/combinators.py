@@ -30,15 +30,13 @@ def _check_layers(name: str, layers: tuple[Any, ...]) -> None:
             raise TypeError(f"{name}: expected a Layer at position {i}, got {type(layer)}.")
 
 
-def _check_children(name: str, n: int, **trees: Any) -> None:
-    """Raise a TypeError unless each of ``trees`` (params, state) is a tuple of ``n``, one per
-    child, as ``init`` returns them."""
-    for what, tree in trees.items():
-        if not isinstance(tree, tuple) or len(tree) != n:
-            raise TypeError(
-                f"{name}: expected {what} to be a tuple of {n} (one per layer, as init returns "
-                f"it), got {type(tree).__name__} {jax.tree.structure(tree)}."
-            )
+def _check_children(name: str, what: str, value: Any, n: int) -> None:
+    """At trace time: ``value`` (params or state) holds one entry per child, as init made it."""
+    if not isinstance(value, (tuple, list)) or len(value) != n:
+        raise TypeError(
+            f"{name}: expected {what} to be a tuple of {n} entries, one per layer (the structure "
+            f"{name}'s init returns), got {jax.tree.structure(value)}."
+        )
 
 
 @layer_factory("serial")
@@ -66,7 +64,8 @@ def serial(*layers: Layer) -> Layer:
 
     def apply(params, state, x, *, key=None, train=False, backward="manual"):
         check_backward(backward, "serial")
-        _check_children("serial", len(layers), params=params, state=state)
+        _check_children("serial", "params", params, len(layers))
+        _check_children("serial", "state", state, len(layers))
         new_states = []
         for layer, p, s, k in zip(layers, params, state, _split(key, len(layers)), strict=True):
             x, s = layer.apply(p, s, x, key=k, train=train, backward=backward)
@@ -95,7 +94,8 @@ def parallel(*layers: Layer) -> Layer:
 
     def apply(params, state, x, *, key=None, train=False, backward="manual"):
         check_backward(backward, "parallel")
-        _check_children("parallel", len(layers), params=params, state=state)
+        _check_children("parallel", "params", params, len(layers))
+        _check_children("parallel", "state", state, len(layers))
         if not isinstance(x, (tuple, list)):
             raise TypeError(f"parallel: expected a tuple of {len(layers)} inputs, got {type(x)}.")
         if len(x) != len(layers):

@@ -61,15 +61,6 @@ def test_combinators_reject_bad_layers():
         parallel(relu)
 
 
-def test_params_of_another_structure_are_a_type_error():
-    model = serial(dense(2), relu())
-    _, params, state = model.init(jax.random.key(0), (3, 4))
-    with pytest.raises(TypeError, match=r"serial: expected params to be a tuple of 2 .* got dict"):
-        model.apply({"w": params[0].w}, state, jnp.ones((3, 4)))
-    with pytest.raises(TypeError, match="serial: expected state to be a tuple of 2"):
-        model.apply(params, state[:1], jnp.ones((3, 4)))
-
-
 def test_keys_are_split_between_children():
     seen = []
 
@@ -92,3 +83,18 @@ def test_keys_are_split_between_children():
     assert not jnp.array_equal(jax.random.key_data(seen[0]), jax.random.key_data(seen[1]))
     model.apply(params, state, jnp.ones(1))
     assert seen[2:] == [None, None]
+
+
+def test_wrong_params_or_state_structure_names_the_combinator():
+    model = serial(dense(3), relu(), dense(2))
+    _, params, state = model.init(jax.random.key(0), (2, 4))
+    x = jnp.ones((2, 4))
+    with pytest.raises(TypeError, match=r"serial: expected state to be a tuple of 3 entries, one "
+                       r"per layer .* got PyTreeDef\(\(\)\)"):  # fmt: skip
+        model.apply(params, (), x)
+    with pytest.raises(TypeError, match=r"serial: expected params to be a tuple of 3 entries"):
+        model.apply(params[:2], state, x)
+    pair = parallel(dense(2), dense(2))
+    _, params, state = pair.init(jax.random.key(0), ((2, 4), (2, 4)))
+    with pytest.raises(TypeError, match=r"parallel: expected state to be a tuple of 2 entries"):
+        pair.apply(params, None, (x, x))

@@ -27,10 +27,14 @@ from funcnet.layers.recurrent.scan import sequence_cases, sequence_op
 from funcnet.layers.recurrent.sequence import sequence_layer
 from funcnet.layers.recurrent.step import cell_layer, cell_op, split_input, step_case
 
-# each activation with its derivative applied to dy, read off the output y = act(z)
+# each activation with its derivative applied to dy, read off the output y = act(z); relu as a
+# select, as jax.nn.relu differentiates it (a NaN cotangent at z < 0 gives 0; NaN z stays NaN)
 ACTIVATIONS = {
     "tanh": (jnp.tanh, lambda y, dy: dy * (1 - y * y)),
-    "relu": (lambda z: jnp.maximum(z, 0), lambda y, dy: jnp.where(y > 0, dy, 0)),
+    "relu": (
+        lambda z: jnp.where(z <= 0, jnp.zeros_like(z), z),
+        lambda y, dy: jnp.where(y > 0, dy, 0),
+    ),
 }
 
 
