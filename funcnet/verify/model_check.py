@@ -16,10 +16,10 @@ import jax.numpy as jnp
 
 from funcnet.core.layer import Layer
 from funcnet.core.op import Op
-from funcnet.verify.op_check import central_difference, directional_error, to_float64
+from funcnet.verify.finite_differences import central_difference, directional_error
 from funcnet.verify.oracle import reference_jit
 from funcnet.verify.report import CaseReport, LeafError, Report, leaf_error
-from funcnet.verify.sampling import generators, random_like
+from funcnet.verify.sampling import generators, random_like, to_float64
 from funcnet.verify.tolerances import FD_STEP, tolerances
 
 

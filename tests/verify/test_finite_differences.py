@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from funcnet.verify.op_check import central_difference
+from funcnet.verify.finite_differences import central_difference
 
 H = 1e-3
 

@@ -1,0 +1,84 @@
+"""Central differences in float64 and the error of a directional derivative against them.
+
+The verifier checks a gradient ``g`` along a random unit direction ``u``: ``⟨g, u⟩`` against the
+central difference of the function along ``u``. This module holds the estimate and the error
+measure that :mod:`funcnet.verify.checks` (ops) and :mod:`funcnet.verify.model_check` (models)
+share.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from funcnet.verify.report import LeafError
+
+
+class Estimate(NamedTuple):
+    """A central-difference derivative and the step ``s`` it was taken at."""
+
+    value: float
+    step: float
+
+
+def central_difference_at(f: Callable[[float], Any], h: float, refinements: int = 2) -> Estimate:
+    """``(f(s) − f(−s)) / 2s`` in float64, at the step ``s`` in ``h, h/4, h/16, …`` where it has
+    converged.
+
+    On a smooth segment consecutive estimates agree to ``O(s²)``. A kink within ``±s`` (a relu
+    or max-pool switch the direction happens to cross) makes an estimate wrong by up to the jump
+    in slope, and shrinking the step moves the kink out of reach. The estimate returned is the
+    finer one of the consecutive pair that agrees best; the analytic gradient plays no part in
+    the choice.
+    """
+    steps = [h / 4**k for k in range(refinements + 1)]
+    estimates = [float((f(s) - f(-s)) / (2 * s)) for s in steps]
+    gaps = [abs(a - b) for a, b in itertools.pairwise(estimates)]
+    if not gaps:
+        return Estimate(estimates[0], steps[0])
+    best = 1 + gaps.index(min(gaps))
+    return Estimate(estimates[best], steps[best])
+
+
+def central_difference(f: Callable[[float], Any], h: float, refinements: int = 2) -> float:
+    """The value of :func:`central_difference_at` (the derivative of ``f`` at 0)."""
+    return central_difference_at(f, h, refinements).value
+
+
+def directional_error(
+    check: str,
+    path: str,
+    analytic: float,
+    numeric: float,
+    grad_norm: float,
+    tolerance: float,
+    floor: float = 1e-3,
+) -> LeafError:
+    """Relative error of a directional derivative against its finite-difference estimate.
+
+    The denominator is floored at ``floor·‖grad‖`` (``1e-3`` by default): a random unit
+    direction in n dimensions gives ``|⟨grad, u⟩| ≈ ‖grad‖/√n``, so only an unlucky direction
+    falls below that floor, and then the estimate's own noise would otherwise dominate. Low
+    precision floors it at ``‖grad‖`` itself (see tolerances.py).
+    """
+    abs_err = abs(analytic - numeric)
+    scale = max(abs(analytic), abs(numeric), floor * grad_norm)
+    rel = abs_err / scale if scale > 0 else (0.0 if abs_err == 0 else float("inf"))
+    if not np.isfinite(analytic):
+        rel = abs_err = float("inf")
+    return LeafError(check, path, abs_err, rel, (), tolerance)
+
+
+def unit_direction(u: jax.Array) -> jax.Array:
+    """``u / ‖u‖``."""
+    return u / jnp.linalg.norm(u)
+
+
+def tree_vdot(a: Any, b: Any) -> jax.Array:
+    """``Σ_leaves ⟨a, b⟩``: the pairing of an output pytree with its cotangent."""
+    return sum(jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
