@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from funcnet.core import registry
 from funcnet.core.op import Op
 from funcnet.core.registry import Arg, Case
+from funcnet.verify.autodiff_guard import check_no_autodiff
 from funcnet.verify.case_context import CaseContext, make_context
 from funcnet.verify.checks import (
     check_autodiff,
@@ -34,6 +35,7 @@ from funcnet.verify.report import CaseReport, LeafError, Report
 Check = Callable[[CaseContext], list[LeafError]]
 
 CHECKS: tuple[tuple[str, Check], ...] = (
+    ("no_autodiff", check_no_autodiff),
     ("forward", check_forward),
     ("autodiff", check_autodiff),
     ("finite_differences", check_finite_differences),

@@ -8,7 +8,7 @@ import numpy as np
 
 from funcnet.jsonable import jsonable
 
-CHECKS = ("forward", "autodiff", "finite_differences", "jit", "vmap", "second_order")
+CHECKS = ("no_autodiff", "forward", "autodiff", "finite_differences", "jit", "vmap", "second_order")
 
 
 class VerificationError(AssertionError):
@@ -24,10 +24,20 @@ class LeafError(NamedTuple):
     max_rel_err: float
     where: tuple[int, ...]  # index of the largest absolute error ((), for a scalar)
     tolerance: float
+    note: str = ""  # what failed, for a check that measures no error (the no-autodiff guard)
 
     @property
     def passed(self) -> bool:
         return bool(self.max_rel_err <= self.tolerance)  # False for NaN
+
+    def explain(self) -> str:
+        """The error against the tolerance, in words (or the note of a check without one)."""
+        if self.note:
+            return self.note
+        return (
+            f"max rel err {self.max_rel_err:.3g} > tolerance {self.tolerance:.3g} "
+            f"(max abs err {self.max_abs_err:.3g} at index {self.where})"
+        )
 
 
 def leaf_error(check: str, path: str, actual: Any, expected: Any, tolerance: float) -> LeafError:
@@ -70,8 +80,7 @@ class CaseReport(NamedTuple):
         if self.crash is not None:
             return [f"{head}: the check raised {self.crash}"]
         return [
-            f"{head}: {e.check} check failed for {e.path!r}: max rel err {e.max_rel_err:.3g} "
-            f"> tolerance {e.tolerance:.3g} (max abs err {e.max_abs_err:.3g} at index {e.where})"
+            f"{head}: {e.check} check failed for {e.path!r}: {e.explain()}"
             for e in self.errors
             if not e.passed
         ]
