@@ -115,15 +115,23 @@ class CaseContext:
         """The manual VJP compiled with ``jax.jit`` (the jit and vmap checks share it)."""
         return jax.jit(manual_vjp(self.op))
 
+    @property
+    def exact(self) -> bool:
+        """Whether the op's backward is meant to be the derivative of its forward."""
+        return self.op.gradient_reference is None
+
     @functools.cached_property
     def reference(self) -> Callable[[tuple, Any], tuple[Any, tuple]]:
-        """The compiled oracle ``(args, dy) -> (y, cotangents)`` (see :func:`reference_vjp`)."""
-        return reference_vjp(self.op.forward)
+        """The compiled oracle ``(args, dy) -> (y, cotangents)`` by autodiff of the op's
+        reference: its forward, or its gradient reference (see :func:`reference_vjp`)."""
+        return reference_vjp(self.op.reference)
 
     @functools.cached_property
     def y_ref(self) -> Any:
         """The reference forward's values at the drawn arguments."""
-        return self.reference_at_dtype[0]
+        if self.exact:
+            return self.reference_at_dtype[0]
+        return reference_jit(self.op.forward)(*self.args)
 
     @functools.cached_property
     def reference_at_dtype(self) -> tuple[Any, tuple]:

@@ -50,15 +50,24 @@ def _check_case(case: Case, dtype: jnp.dtype, seed: int) -> list[LeafError]:
     return [error for _, check in CHECKS for error in check(ctx)]
 
 
+def not_applicable(op: Op) -> tuple[str, ...]:
+    """The checks that do not apply to ``op``, each with the reason the op declares."""
+    if isinstance(op.finite_differences, str):
+        return (f"finite differences do not apply: {op.finite_differences}",)
+    return ()
+
+
 def verify_case(case: Case, dtype: Any = jnp.float64, seed: int = 0) -> CaseReport:
     """Run every check on one sample case; a crash is reported, not raised."""
-    dtype_name = jnp.dtype(dtype).name
+    op = case.op
+    head = (op.name, case.label, jnp.dtype(dtype).name)
+    tail = {"gradient": op.gradient, "notes": not_applicable(op), "seed": seed}
     with jax.enable_x64(True):
         try:
             errors = _check_case(case, jnp.dtype(dtype), seed)
         except Exception as e:  # a wrong backward can fail in many ways; report them all
-            return CaseReport(case.op.name, case.label, dtype_name, (), f"{type(e).__name__}: {e}")
-    return CaseReport(case.op.name, case.label, dtype_name, tuple(errors))
+            return CaseReport(*head, (), f"{type(e).__name__}: {e}", **tail)
+    return CaseReport(*head, tuple(errors), **tail)
 
 
 def verify_op(

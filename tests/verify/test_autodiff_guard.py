@@ -13,7 +13,7 @@ from funcnet.verify.autodiff_guard import autodiff_forbidden
 
 # A helper module that binds autodiff at import time, out of reach of a patch of `jax.vjp`.
 HELPERS = types.ModuleType("planted_helpers")
-exec(  # noqa: S102 (a module body written out so that its import-time bindings are real)
+exec(  # a module body written out, so that its import-time bindings are real
     """
 import jax
 from jax import linear_transpose, vjp
@@ -83,7 +83,7 @@ def test_a_helper_compiled_earlier_is_traced_again_under_the_guard():
     HELPERS.jitted_cube_pullback(x, x)
     with jax.enable_x64(True):
         HELPERS.jitted_cube_pullback(x.astype(jnp.float64), x.astype(jnp.float64))
-    report, guard = _guard_failures(_cube_op("planted_cube", HELPERS.jitted_cube_pullback))
+    _, guard = _guard_failures(_cube_op("planted_cube", HELPERS.jitted_cube_pullback))
     assert [e.passed for e in guard] == [False]
 
 
