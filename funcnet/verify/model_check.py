@@ -16,11 +16,15 @@ import jax.numpy as jnp
 
 from funcnet.core.layer import Layer
 from funcnet.core.op import Op
-from funcnet.verify.finite_differences import central_difference, directional_error
+from funcnet.verify.finite_differences import (
+    central_difference_at,
+    directional_error,
+    rounding_noise,
+)
 from funcnet.verify.oracle import reference_jit
 from funcnet.verify.report import CaseReport, LeafError, Report, leaf_error
 from funcnet.verify.sampling import generators, random_like, to_float64
-from funcnet.verify.tolerances import FD_STEP, tolerances
+from funcnet.verify.tolerances import FD_NOISE_SIGMAS, FD_STEP, tolerances
 
 
 def model_loss(model: Layer, loss: Op, *, key: jax.Array | None = None, train: bool = False) -> Any:
@@ -62,14 +66,17 @@ def _check_model(model, params, state, batch, loss, key, train, seed) -> list[Le
             moved = [q + s * u if j == i else q for j, q in enumerate(leaves_params)]
             return reference(jax.tree.unflatten(treedef, moved), state, x, t)
 
+        estimate = central_difference_at(along, h)
+        noise = FD_NOISE_SIGMAS * rounding_noise(along, estimate.step) / estimate.step
         errors.append(
             directional_error(
                 "finite_differences",
                 jax.tree_util.keystr(path),
                 float(jnp.vdot(gm, u)),
-                central_difference(along, h),
+                estimate.value,
                 float(jnp.linalg.norm(gm)),
                 tol.finite_differences,
+                noise=noise,
             )
         )
     return errors
