@@ -43,11 +43,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         if unknown:
             _err(f"funcnet check: unknown ops {unknown}; known: {', '.join(registry.op_names())}")
             return 2
-    report = verify_registry(names, dtypes=tuple(args.dtype or ["float64"]), seed=args.seed)
+    seeds = range(args.seed, args.seed + args.seeds)
+    report = verify_registry(names, dtypes=tuple(args.dtype or ["float64"]), seeds=seeds)
     if args.json:
         _print_json(report.to_json(details=args.details))
     else:
-        print(report.table())
+        print(report.details() if args.details else report.table())
         print(f"\n{'all ops passed' if report.passed else 'FAILED'} ({len(report.cases)} cases)")
     return 0 if report.passed else 1
 
@@ -127,8 +128,17 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="verify every registered op's hand-written backward")
     check.add_argument("ops", nargs="*", help="op names (all when none is given)")
     check.add_argument("--dtype", action="append", choices=DTYPES, help="repeatable")
-    check.add_argument("--seed", type=int, default=0)
-    check.add_argument("--details", action="store_true", help="per-leaf errors in the JSON")
+    check.add_argument("--seed", type=int, default=0, help="the seed of the draws (default 0)")
+    check.add_argument(
+        "--seeds",
+        type=_positive_int,
+        default=1,
+        help="run every case at this many seeds from --seed and report the smallest margin "
+        "(tolerance / worst error) per check",
+    )
+    check.add_argument(
+        "--details", action="store_true", help="every case's per-leaf errors (text, or in the JSON)"
+    )
     check.add_argument("--json", action="store_true")
     check.set_defaults(func=cmd_check)
 

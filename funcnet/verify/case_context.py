@@ -127,39 +127,71 @@ class CaseContext:
         return reference_vjp(self.op.reference)
 
     @functools.cached_property
-    def y_ref(self) -> Any:
-        """The reference forward's values at the drawn arguments."""
-        if self.exact:
-            return self.reference_at_dtype[0]
-        return reference_jit(self.op.forward)(*self.args)
-
-    @functools.cached_property
     def reference_at_dtype(self) -> tuple[Any, tuple]:
         """The oracle run in the check's dtype."""
         return self.reference(self.args, self.dy)
 
     @functools.cached_property
+    def oracle_args(self) -> tuple[tuple, Any]:
+        """The arguments and cotangent the oracle is evaluated at: the drawn ones, promoted to
+        float64 for bfloat16/float16 (the same values, computed on exactly)."""
+        if self.low_precision:
+            return to_float64(self.args), to_float64(self.dy)
+        return self.args, self.dy
+
+    @functools.cached_property
+    def oracle(self) -> tuple[Any, tuple]:
+        """``(y, cotangents)`` of the oracle at :attr:`oracle_args`."""
+        if not self.low_precision:
+            return self.reference_at_dtype
+        return self.reference(*self.oracle_args)
+
+    @property
     def g_oracle(self) -> tuple:
         """The gradient the manual one is held to: autodiff of the reference in the check's
         dtype, or in float64 at the same (rounded) inputs for bfloat16/float16."""
-        if self.low_precision:
-            return self.reference(to_float64(self.args), to_float64(self.dy))[1]
-        return self.reference_at_dtype[1]
+        return self.oracle[1]
+
+    @functools.cached_property
+    def y_oracle(self) -> Any:
+        """The true forward's values the manual path's are held to (in float64 for
+        bfloat16/float16)."""
+        if self.exact:
+            return self.oracle[0]
+        return reference_jit(self.op.forward)(*self.oracle_args[0])
+
+    @functools.cached_property
+    def y_ref(self) -> Any:
+        """The true forward's values, computed in the check's dtype."""
+        if self.exact:
+            return self.reference_at_dtype[0]
+        if not self.low_precision:
+            return self.y_oracle
+        return reference_jit(self.op.forward)(*self.args)
+
+    def derived_tolerance(self, base: float, low: Any, exact: Any) -> float:
+        """``base``, or in bfloat16/float16 ``LOW_PRECISION_SLACK`` times the error ``low`` (the
+        reference computed in this dtype) makes against ``exact`` (in float64), if larger."""
+        if not self.low_precision:
+            return base
+        own = leaf_error("", "", low, exact, 0.0).max_rel_err
+        return max(base, LOW_PRECISION_SLACK * own)
+
+    @functools.cached_property
+    def forward_tolerance(self) -> list[float]:
+        """Per output leaf, the tolerance of the manual path's values against the oracle's."""
+        pairs = zip(jax.tree.leaves(self.y_ref), jax.tree.leaves(self.y_oracle), strict=True)
+        return [self.derived_tolerance(self.tol.transforms, low, y) for low, y in pairs]
 
     @functools.cached_property
     def autodiff_tolerance(self) -> dict[int, float]:
-        """Per differentiable argument, the tolerance of the manual gradient against the oracle.
-
-        In bfloat16/float16 it is at least ``LOW_PRECISION_SLACK`` times the error autodiff of
-        the reference makes in the same dtype against the float64 oracle.
-        """
-        tolerance = {i: self.tol.autodiff for i in self.diff}
-        if self.low_precision:
-            g_low = self.reference_at_dtype[1]
-            for i in self.diff:
-                own = leaf_error("autodiff", self.names[i], g_low[i], self.g_oracle[i], 0.0)
-                tolerance[i] = max(self.tol.autodiff, LOW_PRECISION_SLACK * own.max_rel_err)
-        return tolerance
+        """Per differentiable argument, the tolerance of the manual gradient against the oracle
+        (derived from autodiff's own error in bfloat16/float16, see tolerances.py)."""
+        g_low = self.reference_at_dtype[1]
+        return {
+            i: self.derived_tolerance(self.tol.autodiff, g_low[i], self.g_oracle[i])
+            for i in self.diff
+        }
 
     @functools.cached_property
     def fd_tolerance(self) -> dict[int, float]:

@@ -12,8 +12,6 @@ import itertools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from funcnet.verify.report import LeafError
@@ -99,13 +97,3 @@ def directional_error(
     if not np.isfinite(analytic):
         rel = abs_err = float("inf")
     return LeafError(check, path, abs_err, rel, (), tolerance)
-
-
-def unit_direction(u: jax.Array) -> jax.Array:
-    """``u / ‖u‖``."""
-    return u / jnp.linalg.norm(u)
-
-
-def tree_vdot(a: Any, b: Any) -> jax.Array:
-    """``Σ_leaves ⟨a, b⟩``: the pairing of an output pytree with its cotangent."""
-    return sum(jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))

@@ -76,9 +76,13 @@ def verify_op(
     *,
     dtypes: Sequence[Any] = (jnp.float64,),
     seed: int = 0,
+    seeds: Sequence[int] | None = None,
     second_order: bool = False,
 ) -> Report:
     """Verify one op: a registered name, or an :class:`Op` with the argument specs to draw.
+
+    Every case runs at every dtype of ``dtypes`` and every seed of ``seeds`` (``(seed,)`` by
+    default); :meth:`Report.margins` gives the smallest margin per check over them.
 
     Examples:
       >>> from funcnet.layers.dense import dense_op
@@ -98,17 +102,28 @@ def verify_op(
             cases = [c._replace(op=op) for c in cases]
         else:
             cases = [Case("given", op, tuple(args), second_order)]
-    return Report(tuple(verify_case(c, d, seed) for c in cases for d in dtypes))
+    return Report(_verify_cases(cases, dtypes, (seed,) if seeds is None else seeds))
+
+
+def _verify_cases(
+    cases: Sequence[Case], dtypes: Sequence[Any], seeds: Sequence[int]
+) -> tuple[CaseReport, ...]:
+    return tuple(verify_case(c, d, s) for c in cases for d in dtypes for s in seeds)
 
 
 def verify_registry(
-    names: Sequence[str] | None = None, *, dtypes: Sequence[Any] = (jnp.float64,), seed: int = 0
+    names: Sequence[str] | None = None,
+    *,
+    dtypes: Sequence[Any] = (jnp.float64,),
+    seed: int = 0,
+    seeds: Sequence[int] | None = None,
 ) -> Report:
-    """Verify every registered op (or those named); an op without cases fails."""
+    """Verify every registered op (or those named) at every dtype and seed (``(seed,)`` by
+    default); an op without cases fails."""
     reports: list[CaseReport] = []
     for name in names if names is not None else registry.op_names():
         cases = registry.cases(name)
         if not cases:
             reports.append(CaseReport(name, "-", "-", (), "no sample cases are registered"))
-        reports += [verify_case(c, d, seed) for c in cases for d in dtypes]
+        reports += _verify_cases(cases, dtypes, (seed,) if seeds is None else seeds)
     return Report(tuple(reports))

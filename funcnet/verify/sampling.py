@@ -84,5 +84,10 @@ def is_differentiable(x: jax.Array) -> bool:
 
 
 def to_float64(tree: Any) -> Any:
-    """Floating leaves of ``tree`` in float64 (integer leaves, labels and masks, unchanged)."""
-    return jax.tree.map(lambda a: a.astype(jnp.float64) if is_differentiable(a) else a, tree)
+    """Floating leaves of ``tree`` in float64 (integer leaves, labels and masks, unchanged).
+
+    Converted by NumPy: an eager ``astype`` compiles a program for every new shape.
+    """
+    return jax.tree.map(
+        lambda a: _as(np.asarray(a), jnp.float64) if is_differentiable(a) else a, tree
+    )

@@ -54,6 +54,16 @@ def test_op_passes_three_way_check_float32(name):
     assert report.cases[0].dtype == "float32"
 
 
+@pytest.mark.parametrize("name", ALL_OPS)
+def test_op_passes_three_way_check_bfloat16(name):
+    # The first case of each op in bfloat16 (float64 oracle, derived tolerances): a false alarm
+    # or a backward that breaks in low precision shows here (the full sweep over every case,
+    # dtype and five seeds is `funcnet check --seeds 5`, recorded in docs/mixed_precision.md).
+    case = registry.cases(name)[0]
+    report = Report((verify_case(case, jnp.bfloat16),)).raise_if_failed()
+    assert report.cases[0].dtype == "bfloat16"
+
+
 def test_a_factory_without_cases_fails_the_contract():
     @registry.op_factory("planted_without_cases")
     def planted_without_cases_op():
