@@ -10,7 +10,9 @@ from funcnet.core.layer import Layer
 from funcnet.layers import dense, embedding, global_avg_pool, serial
 from funcnet.layers.dense import DenseParams, dense_op
 from funcnet.losses import mean_squared_error, softmax_cross_entropy_with_integer_labels
-from funcnet.verify import VerificationError, verify_model
+from funcnet.models import mlp
+from funcnet.train.precision import Policy, mixed_precision
+from funcnet.verify import VerificationError, tolerances, verify_model
 
 CROSS_ENTROPY = softmax_cross_entropy_with_integer_labels()
 
@@ -85,3 +87,28 @@ def test_a_one_percent_error_in_dw_is_still_caught_by_finite_differences():
     report = verify_model(model, params, state, batch, CROSS_ENTROPY, seed=7)
     failed = {(e.check, e.path) for e in report.cases[0].errors if not e.passed}
     assert failed == {("autodiff", "[2].w"), ("finite_differences", "[2].w")}
+
+
+def test_a_mixed_precision_model_is_verified_in_its_compute_dtype():
+    # It computes in bfloat16 whatever its parameters' dtype: finite differences of the float64
+    # promotion measured bfloat16's rounding steps (max rel err 1, labelled float64). Verified
+    # in bfloat16 against the same model computed in float64, at bfloat16's tolerances.
+    model = mixed_precision(mlp((16,), 3), Policy(jnp.bfloat16))
+    _, params, state = model.init(jax.random.key(0), (8, 4))
+    batch = (jax.random.normal(jax.random.key(1), (8, 4)), jnp.array([0, 1, 2, 0, 1, 2, 0, 1]))
+    report = verify_model(model, params, state, batch, CROSS_ENTROPY).raise_if_failed()
+    case = report.cases[0]
+    assert case.dtype == "bfloat16"
+    assert min(e.tolerance for e in case.errors) == tolerances(jnp.bfloat16).autodiff
+    assert 1e-4 < case.max_rel_err("autodiff") < 0.05  # bfloat16's rounding, not float64's
+
+
+def test_a_planted_bug_in_a_mixed_precision_model_is_caught():
+    model = mixed_precision(
+        serial(dense(4), _buggy_dense(4, transpose_dw=True)), Policy(jnp.bfloat16)
+    )
+    _, params, state = model.init(jax.random.key(0), (8, 4))
+    batch = (jax.random.normal(jax.random.key(1), (8, 4)), jnp.zeros((8, 4)))
+    report = verify_model(model, params, state, batch, mean_squared_error())
+    failed = {(e.check, e.path) for e in report.cases[0].errors if not e.passed}
+    assert ("autodiff", "[1].w") in failed and {path for _, path in failed} == {"[1].w"}
