@@ -1,7 +1,8 @@
 """The ``funcnet`` command: ``check``, ``train`` and ``bench``.
 
 Every subcommand takes ``--json`` to print exactly one JSON object on stdout; tables, progress
-bars and logs go to stderr then, so stdout stays machine-readable.
+bars and logs go to stderr then, so stdout stays machine-readable. Arguments are checked before
+any work: a bad one is a usage error (exit status 2) naming it, never a traceback.
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
+def _non_negative_int(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return int(text)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     import funcnet  # noqa: F401  (registers every op)
     from funcnet.core import registry
@@ -53,19 +60,35 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
+def check_train_args(args: argparse.Namespace) -> None:
+    """Every ``funcnet train`` argument, before any work: a usage error (exit 2) if one is bad."""
+    from funcnet.recipes import check_run
+    from funcnet.train.checkpoint import CheckpointError
+    from funcnet.train.fit import check_checkpoint_options
+
+    if args.resume and args.checkpoint_dir is None:
+        args.parser.error("argument --resume: expected --checkpoint-dir too, got none.")
+    try:
+        check_run(args.dataset, args.model, args.optimizer, args.epochs)
+        check_checkpoint_options(args.checkpoint_dir, args.resume, args.checkpoint_every,
+                                 checkpoint_every_steps=args.checkpoint_every_steps)  # fmt: skip
+    except (ValueError, CheckpointError) as e:
+        args.parser.error(str(e).removeprefix("funcnet train: ").removeprefix("fit: "))
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from funcnet.recipes import run
     from funcnet.train.checkpoint import CheckpointError
+    from funcnet.train.nonfinite import NonFiniteError
     from funcnet.verify import VerificationError
 
-    if args.resume and args.checkpoint_dir is None:
-        _err("funcnet train: --resume needs --checkpoint-dir.")
-        return 2
+    check_train_args(args)
     log = _err if args.json else print
     try:
         result = run(
             args.dataset,
             args.model,
+            optimizer=args.optimizer,
             epochs=args.epochs,
             backward=args.backward,
             seed=args.seed,
@@ -76,7 +99,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             checkpoint_every_steps=args.checkpoint_every_steps,
             resume=args.resume,
         )
-    except VerificationError as e:
+    except (VerificationError, NonFiniteError) as e:
         _err(str(e))
         return 1
     except CheckpointError as e:
@@ -86,7 +109,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         _print_json(result)
     else:
         print(
-            f"{result['model']} on {result['dataset']} ({result['backward']} gradients): "
+            f"{result['model']} on {result['dataset']} ({result['backward']} gradients, "
+            f"{result['optimizer']}): "
             f"test accuracy {result['test_accuracy']:.4f}, final train loss "
             f"{result['train_loss']:.4f}, {result['epochs']} epochs in "
             f"{result['train_seconds']:.1f} s; manual vs autodiff max rel err "
@@ -98,80 +122,143 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from funcnet.bench import BenchConfig, run_benchmarks
     from funcnet.bench.registry import check_benchmark_names
+    from funcnet.bench.report import load_warning, machine_text, table
 
     try:
         check_benchmark_names(args.names)
     except ValueError as e:
-        _err(str(e))
-        return 2
+        args.parser.error(str(e).removeprefix("funcnet bench: "))
     out = run_benchmarks(args.names, BenchConfig(rounds=args.rounds, steps=args.steps))
+    warning = load_warning(out["machine"])
+    if warning:
+        _err(warning)
+        out["warnings"] = [warning]
     if args.json:
         _print_json(out)
         return 0
-    for row in out["results"]:
-        print(
-            f"{row['model']}: manual {row['manual_ms']:.3f} ms, autodiff {row['autodiff_ms']:.3f} "
-            f"ms, ratio {row['ratio']:.2f}; compile {row['manual_compile_s']:.2f} s / "
-            f"{row['autodiff_compile_s']:.2f} s; temp memory {row['manual_temp_bytes']} / "
-            f"{row['autodiff_temp_bytes']} bytes (ratio {row['memory_ratio']:.2f})"
-        )
-    print(json.dumps(out["machine"]))
+    print(table(out["results"]))
+    print(machine_text(out["machine"]))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from funcnet.recipes import DATASETS, MODELS
+    import funcnet.recipes  # noqa: F401  (registers the built-in datasets, models and recipes)
+    from funcnet.bench import benchmark_names
+    from funcnet.recipe_registry import DATASETS, MODELS, OPTIMIZERS, RECIPES
 
     parser = argparse.ArgumentParser(prog="funcnet", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    json_help = "print one JSON object on stdout (tables and logs go to stderr)"
 
     check = sub.add_parser("check", help="verify every registered op's hand-written backward")
     check.add_argument("ops", nargs="*", help="op names (all when none is given)")
-    check.add_argument("--dtype", action="append", choices=DTYPES, help="repeatable")
-    check.add_argument("--seed", type=int, default=0, help="the seed of the draws (default 0)")
+    check.add_argument(
+        "--dtype",
+        action="append",
+        choices=DTYPES,
+        help="dtype to check in (repeatable; float64 when none is given)",
+    )
+    check.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the random arguments, cotangents and directions (default 0)",
+    )
     check.add_argument(
         "--seeds",
         type=_positive_int,
         default=1,
         help="run every case at this many seeds from --seed and report the smallest margin "
-        "(tolerance / worst error) per check",
+        "(tolerance / worst error) per check (default 1)",
     )
     check.add_argument(
-        "--details", action="store_true", help="every case's per-leaf errors (text, or in the JSON)"
+        "--details",
+        action="store_true",
+        help="every case's per-leaf errors, tolerances and margins (as text, or in the JSON)",
     )
-    check.add_argument("--json", action="store_true")
-    check.set_defaults(func=cmd_check)
+    check.add_argument("--json", action="store_true", help=json_help)
+    check.set_defaults(func=cmd_check, parser=check)
 
-    train = sub.add_parser("train", help="verify a model's gradients, then train it")
-    train.add_argument("--dataset", choices=DATASETS, default="digits")
-    train.add_argument("--model", choices=MODELS, default="mlp")
-    train.add_argument("--epochs", type=int, default=None, help="the recipe's when omitted")
-    train.add_argument("--backward", choices=("manual", "autodiff"), default="manual")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--no-progress", action="store_true")
+    pairs = ", ".join(f"{m} on {d}" for d, m in RECIPES)
+    train = sub.add_parser(
+        "train",
+        help="verify a model's gradients, then train it",
+        description=f"Recipes exist for: {pairs}.",
+    )
+    train.add_argument(
+        "--dataset", choices=list(DATASETS), default="digits", help="the dataset (default digits)"
+    )
+    train.add_argument(
+        "--model",
+        choices=list(MODELS),
+        default="mlp",
+        help="the model; it needs a recipe for the dataset (default mlp)",
+    )
+    train.add_argument(
+        "--optimizer",
+        choices=list(OPTIMIZERS),
+        default="adam",
+        help="adam: the recipe's Adam with a cosine schedule; lbfgs: L-BFGS on the "
+        "whole training set, one iteration per epoch (default adam)",
+    )
+    train.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=None,
+        help="epochs to train, >= 1 (the recipe's when omitted)",
+    )
+    train.add_argument(
+        "--backward",
+        choices=("manual", "autodiff"),
+        default="manual",
+        help="gradients from the hand-written backward or from JAX autodiff",
+    )
+    train.add_argument(
+        "--seed",
+        type=_non_negative_int,
+        default=0,
+        help="seed of the initial weights and the data order (default 0)",
+    )
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.add_argument("--checkpoint-dir", help="save checkpoints here (see docs/checkpoints.md)")
     train.add_argument(
-        "--checkpoint-every", type=_positive_int, default=1, help="epochs between saves"
+        "--checkpoint-every", type=_positive_int, default=1, help="epochs between saves (default 1)"
     )
     train.add_argument(
         "--checkpoint-every-steps", type=_positive_int, help="also save every this many steps"
     )
     train.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
-    train.add_argument("--json", action="store_true")
-    train.set_defaults(func=cmd_train)
+    train.add_argument("--json", action="store_true", help=json_help)
+    train.set_defaults(func=cmd_train, parser=train)
 
     bench = sub.add_parser("bench", help="time manual vs autodiff training steps")
-    bench.add_argument("names", nargs="*", help="benchmark names (all when none is given)")
-    bench.add_argument("--rounds", type=int, default=15)
-    bench.add_argument("--steps", type=int, default=10)
-    bench.add_argument("--json", action="store_true")
-    bench.set_defaults(func=cmd_bench)
+    bench.add_argument(
+        "names",
+        nargs="*",
+        metavar="name",
+        help=f"benchmarks to run, from {', '.join(benchmark_names())} (all when none is given)",
+    )
+    bench.add_argument(
+        "--rounds",
+        type=_positive_int,
+        default=15,
+        help="interleaved timing rounds; the median is reported (default 15)",
+    )
+    bench.add_argument(
+        "--steps", type=_positive_int, default=10, help="steps per round (default 10)"
+    )
+    bench.add_argument("--json", action="store_true", help=json_help)
+    bench.set_defaults(func=cmd_bench, parser=bench)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    """Run the command; return its exit status (2 for a usage error, after argparse's message)."""
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.func(args))
+    except SystemExit as e:  # argparse's usage errors (2) and --help (0)
+        return e.code if isinstance(e.code, int) else 2
 
 
 if __name__ == "__main__":

@@ -1,13 +1,15 @@
 """The main job behind ``funcnet train``: verify a model's manual gradients, then train it.
 
-Each dataset comes with the recipe (model widths, optimizer, epochs, batch size) that the
-command uses by default; every choice is in :data:`RECIPES` so that it can be read and cited.
+Each (dataset, model) pair comes with the recipe (widths, optimizer settings, epochs, batch
+size) that the command uses by default. Datasets, models, losses, optimizers and recipes are
+registered (:mod:`funcnet.recipe_registry`), the built-in ones at the bottom of this file; a
+family adds its own from its module with one ``register_*`` call each.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import numpy as np
@@ -15,117 +17,69 @@ import optax
 
 from funcnet import data as datasets
 from funcnet.core.op import Backward, check_backward
-from funcnet.data.dataset import Dataset
+from funcnet.data.dataset import Dataset, num_batches
 from funcnet.layers.activations import relu, tanh
 from funcnet.losses import softmax_cross_entropy_with_integer_labels
 from funcnet.models import cnn, mlp
 from funcnet.models.rnn import gru_classifier
+from funcnet.recipe_registry import (
+    DATASETS,
+    LOSSES,
+    MODELS,
+    OPTIMIZERS,
+    RECIPES,
+    DatasetSpec,
+    Recipe,
+    check_names,
+    load,
+    recipe_for,
+    register_dataset,
+    register_loss,
+    register_model,
+    register_optimizer,
+    register_recipe,
+)
 from funcnet.train.fit import check_checkpoint_options, fit
 from funcnet.verify import Report, verify_model
 
 GRAD_CHECK_EXAMPLES = 16
-
-
-class Recipe(NamedTuple):
-    hidden_features: tuple[int, ...]  # dense widths (the MLP's hidden layers; the CNN's head)
-    learning_rate: float  # Adam's, decayed to 0 on a cosine over the run
-    epochs: int
-    batch_size: int
-    weight_decay: float = 0.0  # decoupled (AdamW) when positive
-    activation: str = "relu"  # a name in ACTIVATIONS (MLP)
-    channels: tuple[int, ...] = ()  # convolution blocks (CNN)
-    kernel_size: int = 3  # (CNN)
-    clip_norm: float | None = None  # gradients clipped to this global norm first (recurrent)
-
-
-# The truth tables use tanh: with zero-initialised biases the input (0, 0) puts every hidden
-# pre-activation exactly on relu's kink, where finite differences cannot check a gradient.
-RECIPES: dict[tuple[str, str], Recipe] = {
-    ("digits", "mlp"): Recipe((256, 256), learning_rate=2e-3, epochs=40, batch_size=32),
-    ("digits", "cnn"): Recipe((128,), 2e-3, epochs=30, batch_size=32, channels=(32, 64)),
-    ("mnist1d", "mlp"): Recipe(
-        (512, 512), learning_rate=2e-3, epochs=100, batch_size=64, weight_decay=0.1
-    ),
-    ("mnist1d", "cnn"): Recipe(
-        (128,),
-        2e-3,
-        epochs=40,
-        batch_size=64,
-        weight_decay=0.1,
-        channels=(64, 64, 64),
-        kernel_size=5,
-    ),
-    ("mnist1d", "gru"): Recipe(
-        (64,), 1e-2, epochs=30, batch_size=64, weight_decay=1e-4, clip_norm=1.0
-    ),
-    ("iris", "mlp"): Recipe((32,), learning_rate=1e-2, epochs=100, batch_size=16),
-    ("xor", "mlp"): Recipe((8,), 5e-2, epochs=300, batch_size=4, activation="tanh"),
-    ("and", "mlp"): Recipe((8,), 5e-2, epochs=300, batch_size=4, activation="tanh"),
-}
-DATASETS = tuple(dict.fromkeys(d for d, _ in RECIPES))
-MODELS = tuple(dict.fromkeys(m for _, m in RECIPES))
 ACTIVATIONS = {"relu": relu, "tanh": tanh}
-# The convolutional and recurrent models see the examples as sequences or images with one
-# channel (one feature per time step).
-INPUT_SHAPES = {"digits": (8, 8, 1), "mnist1d": (40, 1)}
-RECURRENT_MODELS = {"gru": gru_classifier}
 
 
-def load(dataset: str) -> tuple[Dataset, Dataset]:
-    """``(train, test)`` for a dataset name; the truth tables are their own test set."""
-    if dataset == "digits":
-        return datasets.digits()
-    if dataset == "mnist1d":
-        return datasets.mnist1d()
-    if dataset == "iris":
-        return datasets.iris()
-    if dataset in ("xor", "and"):
-        table = datasets.xor() if dataset == "xor" else datasets.and_()
-        return table, table
-    raise ValueError(f"funcnet train: expected a dataset in {DATASETS}, got {dataset!r}.")
-
-
-def recipe_for(dataset: str, model: str) -> Recipe:
-    if dataset not in DATASETS:
-        raise ValueError(f"funcnet train: expected a dataset in {DATASETS}, got {dataset!r}.")
-    recipe = RECIPES.get((dataset, model))
-    if recipe is None:
-        models = [m for d, m in RECIPES if d == dataset]
-        raise ValueError(
-            f"funcnet train: expected a model in {models} for dataset {dataset!r}, got {model!r}."
-        )
-    return recipe
+def adam(recipe: Recipe, epochs: int, steps_per_epoch: int) -> optax.GradientTransformation:
+    """Adam (AdamW with weight decay) with a cosine decay of the learning rate over the run,
+    after clipping by global norm where the recipe asks for it."""
+    schedule = optax.cosine_decay_schedule(recipe.learning_rate, max(epochs * steps_per_epoch, 1))
+    if recipe.weight_decay > 0:
+        base = optax.adamw(schedule, weight_decay=recipe.weight_decay)
+    else:
+        base = optax.adam(schedule)
+    if recipe.clip_norm is None:
+        return base
+    return optax.chain(optax.clip_by_global_norm(recipe.clip_norm), base)
 
 
 def optimizer(recipe: Recipe, epochs: int, examples: int) -> optax.GradientTransformation:
-    """Adam (AdamW with weight decay) with a cosine decay of the learning rate over the run,
-    after clipping by global norm where the recipe asks for it."""
-    steps = epochs * (examples // min(recipe.batch_size, examples))
-    schedule = optax.cosine_decay_schedule(recipe.learning_rate, max(steps, 1))
-    if recipe.weight_decay > 0:
-        adam = optax.adamw(schedule, weight_decay=recipe.weight_decay)
-    else:
-        adam = optax.adam(schedule)
-    if recipe.clip_norm is None:
-        return adam
-    return optax.chain(optax.clip_by_global_norm(recipe.clip_norm), adam)
+    """The recipe's Adam for ``examples`` training examples in batches of its batch size."""
+    return adam(recipe, epochs, examples // min(recipe.batch_size, examples))
 
 
-def build(dataset: str, model: str, recipe: Recipe, train: Dataset, test: Dataset):
-    """The model, and the data shaped for it."""
-    num_classes = int(max(train.y.max(), test.y.max())) + 1
-    if model == "mlp":
-        net = mlp(recipe.hidden_features, num_classes, activation=ACTIVATIONS[recipe.activation])
-        return net, train, test
-    shape = INPUT_SHAPES[dataset]
-    if model in RECURRENT_MODELS:
-        net = RECURRENT_MODELS[model](recipe.hidden_features[0], num_classes)
-    else:
-        net = cnn(len(shape) - 1, num_classes, channels=recipe.channels,
-                  kernel_size=recipe.kernel_size,
-                  hidden_features=recipe.hidden_features[0])  # fmt: skip
-    reshape = lambda d: Dataset(d.x.reshape(-1, *shape), d.y)  # noqa: E731
-    return net, reshape(train), reshape(test)
+def check_run(dataset: Any, model: Any, optimizer: Any = "adam", epochs: Any = None) -> None:
+    """Raise a ValueError unless ``funcnet train`` can run these choices (before any work)."""
+    check_names(dataset, model, optimizer)
+    if epochs is not None and (
+        isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1
+    ):
+        raise ValueError(
+            f"funcnet train: expected epochs to be a positive integer, got {epochs!r}."
+        )
+
+
+def shaped(spec: DatasetSpec, structured: bool, data: Dataset) -> Dataset:
+    """``data`` with each example shaped as ``spec.example_shape`` for a structured model."""
+    if not structured:
+        return data
+    return Dataset(data.x.reshape(-1, *spec.example_shape), data.y)
 
 
 def run(
@@ -141,29 +95,38 @@ def run(
     checkpoint_every: int = 1,
     checkpoint_every_steps: int | None = None,
     resume: bool = False,
+    optimizer: str = "adam",
 ) -> dict[str, Any]:
     """Verify the model's manual gradients on a few training examples, then train and test.
 
     ``checkpoint_dir``, ``checkpoint_every``, ``checkpoint_every_steps`` and ``resume`` are
-    :func:`fit`'s. The learning
-    rate schedule spans ``epochs``: a resumed run matches an uninterrupted one bit for bit when
-    ``epochs`` is the same for both parts, and continues on the new schedule otherwise.
+    :func:`fit`'s. The learning rate schedule spans ``epochs``: a resumed run matches an
+    uninterrupted one bit for bit when ``epochs`` is the same for both parts, and continues on
+    the new schedule otherwise. ``optimizer`` names a registered optimizer (``"adam"``: the
+    recipe's; ``"lbfgs"``: L-BFGS on the whole training set, one iteration per epoch).
 
     Raises:
+      ValueError: an unknown dataset, model or optimizer, a pair without a recipe, epochs < 1.
       funcnet.verify.VerificationError: the manual gradients disagree with autodiff or finite
         differences (training does not start).
       funcnet.train.checkpoint.CheckpointError: see :func:`fit`.
     """
     check_backward(backward, "funcnet train")
+    check_run(dataset, model, optimizer, epochs)
     check_checkpoint_options(
         checkpoint_dir, resume, checkpoint_every, checkpoint_every_steps=checkpoint_every_steps
     )
-    recipe = recipe_for(dataset, model)
+    recipe, data_spec, model_spec = recipe_for(dataset, model), DATASETS[dataset], MODELS[model]
+    opt_spec = OPTIMIZERS[optimizer]
     epochs = recipe.epochs if epochs is None else epochs
-    net, train, test = build(dataset, model, recipe, *load(dataset))
-    loss = softmax_cross_entropy_with_integer_labels()
+    train, test = (shaped(data_spec, model_spec.structured, d) for d in data_spec.load())
+    num_classes = int(max(train.y.max(), test.y.max())) + 1
+    net = model_spec.build(recipe, data_spec, num_classes)
+    loss = LOSSES[recipe.loss]()
+    batch_size = len(train) if opt_spec.full_batch else min(recipe.batch_size, len(train))
+    steps_per_epoch = num_batches(len(train), batch_size, drop_remainder=True)
     init_key, fit_key = jax.random.split(jax.random.key(seed))
-    _, params, state = net.init(init_key, (recipe.batch_size, *train.x.shape[1:]))
+    _, params, state = net.init(init_key, (batch_size, *train.x.shape[1:]))
 
     sample = (train.x[:GRAD_CHECK_EXAMPLES], train.y[:GRAD_CHECK_EXAMPLES])
     report: Report = verify_model(net, params, state, sample, loss, name=f"{model}/{dataset}")
@@ -176,13 +139,13 @@ def run(
     result = fit(
         net,
         loss,
-        optimizer(recipe, epochs, len(train)),
+        opt_spec.make(recipe, epochs, steps_per_epoch),
         params,
         state,
         train,
         key=fit_key,
         epochs=epochs,
-        batch_size=recipe.batch_size,
+        batch_size=batch_size,
         eval_data=test,
         backward=backward,
         progress=progress,
@@ -192,10 +155,11 @@ def run(
         resume=resume,
     )
     train_seconds = time.perf_counter() - start
-    last = result.history[-1] if result.history else {}
+    last = result.history[-1]
     return {
         "dataset": dataset,
         "model": model,
+        "optimizer": optimizer,
         "backward": backward,
         "epochs": epochs,
         "seed": seed,
@@ -214,3 +178,59 @@ def run(
         "resumed_from_step": result.resumed_from_step,
         "parameter_count": int(sum(np.size(p) for p in jax.tree.leaves(result.params))),
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# the built-in datasets, models, losses, optimizers and recipes
+
+
+def _truth_table(table: Dataset) -> tuple[Dataset, Dataset]:
+    return table, table  # the four rows are their own test set
+
+
+register_dataset("digits", datasets.digits, example_shape=(8, 8, 1))
+register_dataset("mnist1d", datasets.mnist1d, example_shape=(40, 1))
+register_dataset("iris", datasets.iris)
+register_dataset("xor", lambda: _truth_table(datasets.xor()))
+register_dataset("and", lambda: _truth_table(datasets.and_()))
+
+register_model(
+    "mlp",
+    lambda r, d, n: mlp(r.hidden_features, n, activation=ACTIVATIONS[r.activation]),
+)
+register_model(
+    "cnn",
+    lambda r, d, n: cnn(len(d.example_shape) - 1, n, channels=r.channels,
+                        kernel_size=r.kernel_size, hidden_features=r.hidden_features[0]),
+    structured=True,
+)  # fmt: skip
+register_model("gru", lambda r, d, n: gru_classifier(r.hidden_features[0], n), structured=True)
+
+register_loss("softmax_cross_entropy", softmax_cross_entropy_with_integer_labels)
+
+register_optimizer("adam", adam)
+register_optimizer("lbfgs", lambda r, epochs, steps: optax.lbfgs(), full_batch=True)
+
+# The truth tables use tanh: with zero-initialised biases the input (0, 0) puts every hidden
+# pre-activation exactly on relu's kink, where finite differences cannot check a gradient.
+register_recipe("digits", "mlp", Recipe((256, 256), learning_rate=2e-3, epochs=40, batch_size=32))
+register_recipe("digits", "cnn", Recipe((128,), 2e-3, epochs=30, batch_size=32, channels=(32, 64)))
+register_recipe(
+    "mnist1d", "mlp", Recipe((512, 512), 2e-3, epochs=100, batch_size=64, weight_decay=0.1)
+)
+register_recipe(
+    "mnist1d",
+    "cnn",
+    Recipe((128,), 2e-3, epochs=40, batch_size=64, weight_decay=0.1, channels=(64, 64, 64),
+           kernel_size=5),
+)  # fmt: skip
+register_recipe(
+    "mnist1d",
+    "gru",
+    Recipe((64,), 1e-2, epochs=30, batch_size=64, weight_decay=1e-4, clip_norm=1.0),
+)
+register_recipe("iris", "mlp", Recipe((32,), learning_rate=1e-2, epochs=100, batch_size=16))
+register_recipe("xor", "mlp", Recipe((8,), 5e-2, epochs=300, batch_size=4, activation="tanh"))
+register_recipe("and", "mlp", Recipe((8,), 5e-2, epochs=300, batch_size=4, activation="tanh"))
+
+__all__ = ["RECIPES", "Recipe", "adam", "check_run", "load", "optimizer", "recipe_for", "run"]

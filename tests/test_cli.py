@@ -1,7 +1,9 @@
 """The command line: JSON contracts and exit codes."""
 
+import argparse
 import json
 
+import numpy as np
 import pytest
 
 from funcnet.cli import main
@@ -83,6 +85,12 @@ def test_bench_json_contract(capsys, name):
               "memory_ratio"}  # fmt: skip
     assert fields <= set(row)
     assert row["ratio"] == pytest.approx(row["autodiff_ms"] / row["manual_ms"])
+    assert row["time_ratio_autodiff_over_manual"] == row["ratio"]
+    assert row["memory_ratio_manual_over_autodiff"] == row["memory_ratio"]
+    assert row["rounds"] == 2 and row["manual_ms_min"] <= row["manual_ms"] <= row["manual_ms_max"]
+    assert row["autodiff_ms_q1"] <= row["autodiff_ms_q3"] and row["ratio_q1"] <= row["ratio_q3"]
+    assert "autodiff_ms / manual_ms" in out["ratios"]["ratio"]
+    assert len(out["machine"]["load_average_before"]) == 3
     assert row["manual_temp_bytes"] > 0 and row["autodiff_temp_bytes"] > 0
     assert out["machine"]["backend"] == "cpu"
 
@@ -157,7 +165,7 @@ def test_train_resumes_from_a_checkpoint_bit_identically(capsys, monkeypatch, tm
     assert main([*argv, "--epochs", "3", *parts_dir]) == 2  # would mix two runs
     assert "expected a checkpoint_dir without checkpoints" in capsys.readouterr().err
     assert main([*argv, "--resume"]) == 2
-    assert "--resume needs --checkpoint-dir" in capsys.readouterr().err
+    assert "argument --resume: expected --checkpoint-dir too" in capsys.readouterr().err
 
 
 def test_train_resumes_mid_epoch_bit_identically(capsys, monkeypatch, tmp_path):
@@ -173,3 +181,87 @@ def test_train_resumes_mid_epoch_bit_identically(capsys, monkeypatch, tmp_path):
     assert code == 0 and resumed["resumed_from_step"] == 3 and resumed["resumed_from_epoch"] == 0
     assert resumed["test_loss"] == whole["test_loss"]
     _assert_same_final_checkpoints(tmp_path / "whole", tmp_path / "parts", epochs=2)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--dataset", "iris", "--model", "cnn"], "expected a model in ['mlp'] for dataset 'iris'"),
+        (["--epochs", "-1"], "argument --epochs: expected a positive integer, got '-1'"),
+        (["--epochs", "0"], "argument --epochs: expected a positive integer, got '0'"),
+        (["--seed", "-3"], "argument --seed: expected a non-negative integer"),
+        (["--optimizer", "sgd"], "argument --optimizer: invalid choice: 'sgd'"),
+        (["--checkpoint-every", "0"], "argument --checkpoint-every: expected a positive integer"),
+    ],
+)
+def test_train_rejects_bad_arguments_before_any_work(capsys, monkeypatch, argv, message):
+    import funcnet.recipes
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("funcnet train started work with a bad argument")
+
+    monkeypatch.setattr(funcnet.recipes, "run", no_work)
+    assert main(["train", *argv]) == 2
+    err = capsys.readouterr().err
+    assert "usage: funcnet train" in err and f"funcnet train: error: {message}" in err
+    assert "Traceback" not in err
+
+
+def test_bench_rejects_bad_arguments(capsys):
+    assert main(["bench", "--rounds", "0"]) == 2
+    assert "argument --rounds: expected a positive integer, got '0'" in capsys.readouterr().err
+    assert main(["bench", "--steps", "x"]) == 2
+    assert "argument --steps: expected a positive integer" in capsys.readouterr().err
+
+
+def test_every_option_has_help():
+    from funcnet.cli import build_parser
+
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, sub in commands.choices.items():
+        for action in sub._actions:
+            assert action.help, f"funcnet {name} {'/'.join(action.option_strings) or action.dest}"
+
+
+def test_a_family_joins_funcnet_train_with_one_registration_each(capsys):
+    from funcnet import recipe_registry as registry
+    from funcnet.data import make_dataset
+    from funcnet.layers.dense import dense
+    from funcnet.losses import softmax_cross_entropy_with_integer_labels
+
+    x = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]], np.float32)
+    table = make_dataset(x, np.array([1, 1, 0, 0], np.int32))
+    registry.register_dataset("toy_pairs", lambda: (table, table))
+    registry.register_model("linear", lambda recipe, data, classes: dense(classes))
+    registry.register_loss("toy_cross_entropy", softmax_cross_entropy_with_integer_labels)
+    registry.register_recipe("toy_pairs", "linear", registry.Recipe(
+        (), 0.1, epochs=2, batch_size=4, loss="toy_cross_entropy"))  # fmt: skip
+    try:
+        code, out = _json(capsys, ["train", "--dataset", "toy_pairs", "--model", "linear",
+                                   "--json", "--no-progress"])  # fmt: skip
+        assert code == 0 and out["epochs"] == 2 and out["parameter_count"] == 6
+        assert main(["train", "--dataset", "iris", "--model", "linear"]) == 2
+        assert "expected a model in ['mlp'] for dataset 'iris'" in capsys.readouterr().err
+    finally:
+        registry.RECIPES.pop(("toy_pairs", "linear"))
+        registry.DATASETS.pop("toy_pairs")
+        registry.MODELS.pop("linear")
+        registry.LOSSES.pop("toy_cross_entropy")
+
+
+def test_bench_text_says_which_way_each_ratio_runs_and_shows_the_spread(capsys):
+    assert main(["bench", "dispatch", "--rounds", "3", "--steps", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "time a/m" in out and "memory m/a" in out
+    assert "autodiff ms / manual ms" in out and "manual / autodiff temporary bytes" in out
+    assert "interquartile" in out and "–" in out  # medians with their (q1–q3) over rounds
+    assert out.splitlines()[-2].startswith("machine: ") and "{" not in out.splitlines()[-2]
+
+
+def test_bench_warns_when_the_machine_is_loaded():
+    from funcnet.bench.report import load_warning
+
+    info = {"cpu_count": 2, "load_average_before": [9.5, 3.0, 1.0], "load_average_after": None}
+    assert "load average (9.50) exceeded the 2 CPUs" in load_warning(info)
+    assert load_warning({**info, "load_average_before": [1.5, 1.0, 1.0]}) is None

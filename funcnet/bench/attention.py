@@ -15,12 +15,10 @@ Large ``N`` runs fewer rounds (one step per round): a call costs seconds on a CP
 
 from __future__ import annotations
 
-import os
-
 import jax
 import jax.numpy as jnp
 
-from funcnet.bench.registry import BenchConfig, Row, benchmark, comparison_row
+from funcnet.bench.registry import BenchConfig, Row, benchmark, comparison_row, env_sizes
 from funcnet.bench.timing import function_runner, time_interleaved
 from funcnet.layers.attention import dot_product_attention_lean_op, dot_product_attention_op
 
@@ -30,15 +28,7 @@ SIZES = (512, 1024, 2048, 4096)
 
 def sizes_from_env() -> tuple[int, ...]:
     """Sequence lengths from ``FUNCNET_BENCH_ATTENTION_SIZES`` (comma-separated), or SIZES."""
-    text = os.environ.get("FUNCNET_BENCH_ATTENTION_SIZES", "")
-    try:
-        sizes = tuple(int(s) for s in text.split(",") if s.strip())
-    except ValueError:
-        raise ValueError(
-            "attention bench: expected FUNCNET_BENCH_ATTENTION_SIZES like '512,1024', "
-            f"got {text!r}."
-        ) from None
-    return sizes or SIZES
+    return env_sizes("FUNCNET_BENCH_ATTENTION_SIZES", SIZES, "attention bench")
 
 
 def vjp_step(fn):

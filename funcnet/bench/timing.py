@@ -16,6 +16,19 @@ import jax
 import jax.numpy as jnp
 
 
+class Timing(float):
+    """A median time (a ``float``, usable as one) that keeps the per-round times it is the
+    median of (or, given ``median``, that it summarises), so that a result row can show their
+    spread."""
+
+    samples: tuple[float, ...]
+
+    def __new__(cls, samples: Sequence[float], median: float | None = None) -> Timing:
+        timing = super().__new__(cls, statistics.median(samples) if median is None else median)
+        timing.samples = tuple(float(s) for s in samples)
+        return timing
+
+
 class Compiled(NamedTuple):
     fn: Callable[..., Any]  # the compiled executable
     compile_s: float  # lowering plus compilation
@@ -34,8 +47,9 @@ def compile_step(step: Any, *args: Any) -> Compiled:
 
 def time_interleaved(
     runners: Sequence[Callable[[], Any]], *, rounds: int, steps: int
-) -> list[float]:
-    """Median milliseconds per step of each runner, alternating their order round by round.
+) -> list[Timing]:
+    """Median milliseconds per step of each runner, alternating their order round by round;
+    each median is a :class:`Timing` holding the per-round times.
 
     Each runner performs one step and returns something to block on; it carries its own state
     (donated buffers) between calls.
@@ -49,7 +63,7 @@ def time_interleaved(
                 out = runners[i]()
             jax.block_until_ready(out)
             samples[i].append((time.perf_counter() - start) * 1e3 / steps)
-    return [statistics.median(s) for s in samples]
+    return [Timing(s) for s in samples]
 
 
 def step_runner(

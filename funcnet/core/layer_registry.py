@@ -14,7 +14,7 @@ shape includes the batch axes), never arrays, so registering costs nothing at im
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from funcnet.core.layer import Layer
 from funcnet.core.registry import Arg
@@ -29,12 +29,17 @@ class LayerCase(NamedTuple):
       input: how to draw ``x``; its shape includes the batch axes (at least one).
       train: apply in training mode (dropout's mask, batch norm's batch statistics); the
         contract test then passes a fixed ``key``.
+      make_input: builds apply's input from the drawn array when it is not the array itself
+        (a cell's ``(x, state)``, a ``RecurrentInput`` with a mask); it indexes with ``...``,
+        so it works on one example under ``vmap`` too. ``init`` is then given the shape of the
+        built input's first leaf (its ``x``).
     """
 
     label: str
     layer: Layer
     input: Arg
     train: bool = False
+    make_input: Callable[[Any], Any] | None = None
 
 
 _FACTORIES: dict[str, Callable[..., Layer]] = {}

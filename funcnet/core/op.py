@@ -38,6 +38,45 @@ EXACT = "exact"
 SURROGATE = "surrogate: "
 
 
+# JAX's message when forward mode (jvp, jacfwd, linearize) reaches a custom_vjp function.
+_JAX_FORWARD_MODE = "can't apply forward-mode autodiff (jvp) to a custom_vjp function"
+
+try:  # JAX internals, read only to name the error early; without them JAX's own error stands
+    from jax._src.core import trace_ctx as _trace_ctx
+    from jax._src.interpreters.ad import JVPTrace as _JVPTrace
+    from jax._src.interpreters.ad import JVPTracer as _JVPTracer
+except ImportError:  # pragma: no cover
+    _trace_ctx = None
+
+
+class ForwardModeError(TypeError):
+    """Forward-mode differentiation reached an op's hand-written (reverse-mode) backward."""
+
+
+def _under_jvp(args: tuple) -> bool:
+    """Whether the op is called under a JVP (``jax.jvp``, ``jax.jacfwd``) with a tangent in.
+
+    JAX raises at once only when the JVP is evaluated eagerly; under ``jax.jit`` it stages the
+    failing tangent rule and raises when compiling, far from the op. Reverse mode and
+    ``jax.hessian`` call ops under a linearize trace, which this does not match.
+    """
+    if _trace_ctx is None:
+        return False
+    trace = _trace_ctx.trace
+    return type(trace) is _JVPTrace and any(
+        isinstance(a, _JVPTracer) and a._trace is trace for a in jax.tree.leaves(args)
+    )
+
+
+def _forward_mode_error(name: str) -> ForwardModeError:
+    return ForwardModeError(
+        f"{name}: forward-mode differentiation (jax.jvp, jax.jacfwd, jax.linearize) cannot pass "
+        "through a hand-written backward, which defines reverse mode only; run the model with "
+        'backward="autodiff" for forward mode, or use reverse mode (jax.grad, jax.vjp, '
+        "jax.jacrev; jax.hessian works too). See docs/transformations.md."
+    )
+
+
 def check_backward(backward: Any, where: str) -> None:
     """Raise a ValueError unless ``backward`` is one of ``"manual"`` or ``"autodiff"``."""
     if backward not in BACKWARDS:
@@ -86,7 +125,16 @@ class Op:
         """Apply the op, differentiated by the hand-written backward or by JAX autodiff (of the
         gradient reference, for an op with an intended gradient)."""
         check_backward(backward, self.name)
-        return self.manual(*args) if backward == "manual" else self.reference(*args)
+        if backward == "autodiff":
+            return self.reference(*args)
+        if _under_jvp(args):
+            raise _forward_mode_error(self.name)
+        try:  # free unless it raises (JAX raises here for an eager JVP)
+            return self.manual(*args)
+        except TypeError as e:
+            if _JAX_FORWARD_MODE not in str(e):
+                raise
+            raise _forward_mode_error(self.name) from e
 
     def with_bwd(self, bwd: Callable[[Any, Any], tuple[Any, ...]]) -> Op:
         """The same op with another backward (used to test that the verifier catches bugs)."""

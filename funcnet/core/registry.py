@@ -16,7 +16,7 @@ from typing import Literal, NamedTuple
 
 from funcnet.core.op import Op
 
-ArgKind = Literal["real", "positive", "simplex", "int"]
+ArgKind = Literal["real", "positive", "simplex", "int", "symmetric"]
 
 
 class Arg(NamedTuple):
@@ -26,7 +26,9 @@ class Arg(NamedTuple):
       shape: the argument's shape.
       kind: ``"real"`` uniform in ``[low, high]``; ``"positive"`` uniform in ``[low, high]`` with
         ``low > 0``; ``"simplex"`` rows of probabilities summing to one along the last axis;
-        ``"int"`` integers in ``[0, high)`` (no cotangent).
+        ``"int"`` integers in ``[0, high)`` (no cotangent); ``"symmetric"`` symmetric matrices
+        over the last two axes (``n × n``) with eigenvalues spread over ``[low, high]``, one in
+        each ``n``-th of the range away from its edges, so gaps are at least ``(high − low)/2n``.
       low, high: the range (``high`` is the exclusive bound for ``"int"``).
       avoid: points (kinks) the values are kept at least ``margin`` away from.
       margin: distance kept from each point in ``avoid``.

@@ -1,4 +1,5 @@
-"""Datasets that need no download, and a mini-batch iterator."""
+"""Datasets that need no download (and MNIST from IDX files already on disk), and a mini-batch
+iterator."""
 
 from funcnet.data.bundled import digits, iris
 from funcnet.data.dataset import Dataset, batches, make_dataset, num_batches
@@ -11,6 +12,7 @@ from funcnet.data.docstrings import (
     word_tokens,
 )
 from funcnet.data.mnist1d import mnist1d
+from funcnet.data.mnist_idx import mnist_idx, read_idx
 from funcnet.data.toy import and_, xor
 
 __all__ = [
@@ -25,7 +27,9 @@ __all__ = [
     "iris",
     "make_dataset",
     "mnist1d",
+    "mnist_idx",
     "num_batches",
+    "read_idx",
     "stdlib_docstrings",
     "word_tokens",
     "xor",

@@ -34,14 +34,30 @@ def _split(x: np.ndarray, y: np.ndarray, test_fraction: float) -> tuple[Dataset,
     return Dataset(x_tr, y_tr), Dataset(x_te, y_te)
 
 
-def digits(test_fraction: float = 0.2) -> tuple[Dataset, Dataset]:
+def digits(test_fraction: float = 0.2, *, images: bool = False) -> tuple[Dataset, Dataset]:
     """The 8×8 handwritten digits (1,797 images, 10 classes), pixels scaled to [0, 1].
 
-    Shapes: ``x [n, 64]`` float32, ``y [n]`` int32.
+    Args:
+      test_fraction: the share of the examples held out for testing.
+      images: each example as an ``8×8×1`` image (rows, columns, one channel), ready for a
+        convolutional model; a flat vector of 64 pixels otherwise.
+
+    Shapes:
+      ``x [n, 64]`` float32 (``x [n, 8, 8, 1]`` with ``images=True``), ``y [n]`` int32.
+
+    Examples:
+      >>> train, test = digits(images=True)
+      >>> train.x.shape, len(test)
+      ((1437, 8, 8, 1), 360)
     """
+    if not isinstance(images, bool):
+        raise TypeError(f"digits: expected images to be a bool, got {images!r}.")
     raw = _sklearn().datasets.load_digits()
     x = (raw.data / 16.0).astype(np.float32)
-    return _split(x, raw.target.astype(np.int32), test_fraction)
+    train, test = _split(x, raw.target.astype(np.int32), test_fraction)
+    if images:
+        train, test = (Dataset(d.x.reshape(-1, 8, 8, 1), d.y) for d in (train, test))
+    return train, test
 
 
 def iris(test_fraction: float = 0.2) -> tuple[Dataset, Dataset]:

@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any
 
 import jax
 import numpy as np
 
 
-class Dataset(NamedTuple):
-    """Inputs ``x [n, ...]`` (float32) and targets ``y [n, ...]`` (int32 labels or float)."""
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """Inputs ``x [n, ...]`` (float32) and targets ``y [n, ...]`` (int32 labels or float).
+
+    ``len(data)`` is the number of examples and ``x, y = data`` unpacks. (It is not a
+    NamedTuple: a tuple whose ``len`` is not its field count breaks tuple machinery such as
+    ``_replace``.)
+    """
 
     x: np.ndarray
     y: np.ndarray
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter((self.x, self.y))
+
+    def _replace(self, **fields: Any) -> Dataset:
+        return dataclasses.replace(self, **fields)
 
 
 def make_dataset(x: np.ndarray, y: np.ndarray, name: str = "dataset") -> Dataset:
@@ -28,6 +41,25 @@ def make_dataset(x: np.ndarray, y: np.ndarray, name: str = "dataset") -> Dataset
             f"got shapes {x.shape} and {y.shape}."
         )
     return Dataset(x, y)
+
+
+def check_dataset(data: Any, where: str, name: str = "data") -> None:
+    """Raise unless ``data`` is a :class:`Dataset` with as many targets as inputs (at least one).
+
+    A wrong kind of object is a TypeError, mismatched lengths a ValueError, each naming
+    ``where`` and the argument ``name``.
+    """
+    if not isinstance(data, Dataset):
+        raise TypeError(
+            f"{where}: expected {name} to be a funcnet.data.Dataset (make_dataset(x, y) builds "
+            f"one), got {type(data).__name__}."
+        )
+    x_shape, y_shape = np.shape(data.x), np.shape(data.y)
+    if not x_shape or not y_shape or x_shape[0] != y_shape[0] or x_shape[0] == 0:
+        raise ValueError(
+            f"{where}: expected {name}.x and {name}.y with the same number of examples (at "
+            f"least one), got shapes {x_shape} and {y_shape}."
+        )
 
 
 def num_batches(n: int, batch_size: int, drop_remainder: bool) -> int:
@@ -52,6 +84,7 @@ def batches(
       >>> [y.tolist() for _, y in batches(data, 2)]
       [[0, 1], [2, 3], [4]]
     """
+    check_dataset(data, "batches")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(f"batches: expected a positive integer batch_size, got {batch_size!r}.")
     n = len(data)

@@ -1,5 +1,5 @@
-"""Layers: one subpackage per family (activations, conv, pool, norm, recurrent, attention) and
-small layers flat (dense, add, cast, dropout, embedding, flatten, combinators). Importing this
+"""Layers: one subpackage per family (activations, conv, pool, norm, recurrent, attention, matrix)
+and small layers flat (dense, add, cast, dropout, embedding, flatten, combinators). Importing this
 package registers every op."""
 
 from funcnet.layers.activations import (
@@ -58,6 +58,17 @@ from funcnet.layers.dense import DenseParams, dense, dense_op
 from funcnet.layers.dropout import dropout, dropout_op
 from funcnet.layers.embedding import EmbeddingParams, embedding, embedding_op
 from funcnet.layers.flatten import flatten, flatten_op
+from funcnet.layers.matrix import (
+    covariance_op,
+    covariance_pool,
+    eigh_op,
+    matrix_log_op,
+    matrix_power_op,
+    matrix_sqrt_op,
+    newton_schulz_sqrt_op,
+    svd_op,
+    upper_triangle_op,
+)
 from funcnet.layers.norm import (
     BatchNormParams,
     BatchNormState,
@@ -148,12 +159,15 @@ __all__ = [
     "conv_transpose1d_op",
     "conv_transpose2d",
     "conv_transpose2d_op",
+    "covariance_op",
+    "covariance_pool",
     "dense",
     "dense_op",
     "dot_product_attention_lean_op",
     "dot_product_attention_op",
     "dropout",
     "dropout_op",
+    "eigh_op",
     "elu",
     "elu_op",
     "embedding",
@@ -186,12 +200,16 @@ __all__ = [
     "lstm_cell",
     "lstm_cell_op",
     "lstm_op",
+    "matrix_log_op",
+    "matrix_power_op",
+    "matrix_sqrt_op",
     "max_pool1d",
     "max_pool1d_op",
     "max_pool2d",
     "max_pool2d_op",
     "merge_heads_op",
     "multi_head_attention",
+    "newton_schulz_sqrt_op",
     "parallel",
     "relu",
     "relu_op",
@@ -213,7 +231,9 @@ __all__ = [
     "softplus",
     "softplus_op",
     "split_heads_op",
+    "svd_op",
     "tanh",
     "tanh_op",
     "transformer_block",
+    "upper_triangle_op",
 ]

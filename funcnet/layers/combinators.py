@@ -28,6 +28,15 @@ def _check_layers(name: str, layers: tuple[Any, ...]) -> None:
             raise ValueError(f"{name}: expected a Layer at position {i}, got {type(layer)}.")
 
 
+def _check_children(name: str, what: str, value: Any, n: int) -> None:
+    """At trace time: ``value`` (params or state) holds one entry per child, as init made it."""
+    if not isinstance(value, (tuple, list)) or len(value) != n:
+        raise TypeError(
+            f"{name}: expected {what} to be a tuple of {n} entries, one per layer (the structure "
+            f"{name}'s init returns), got {jax.tree.structure(value)}."
+        )
+
+
 def serial(*layers: Layer) -> Layer:
     """Compose layers left to right: ``serial(f, g)(x) = g(f(x))``.
 
@@ -52,6 +61,8 @@ def serial(*layers: Layer) -> Layer:
 
     def apply(params, state, x, *, key=None, train=False, backward="manual"):
         check_backward(backward, "serial")
+        _check_children("serial", "params", params, len(layers))
+        _check_children("serial", "state", state, len(layers))
         new_states = []
         for layer, p, s, k in zip(layers, params, state, _split(key, len(layers)), strict=True):
             x, s = layer.apply(p, s, x, key=k, train=train, backward=backward)
@@ -80,6 +91,8 @@ def parallel(*layers: Layer) -> Layer:
 
     def apply(params, state, x, *, key=None, train=False, backward="manual"):
         check_backward(backward, "parallel")
+        _check_children("parallel", "params", params, len(layers))
+        _check_children("parallel", "state", state, len(layers))
         if not isinstance(x, (tuple, list)) or len(x) != len(layers):
             raise ValueError(f"parallel: expected a tuple of {len(layers)} inputs, got {type(x)}.")
         keys = _split(key, len(layers))

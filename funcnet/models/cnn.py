@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+import jax.numpy as jnp
 
 from funcnet.core.layer import Layer, check_positive_int
 from funcnet.initializers import constant
@@ -28,6 +31,7 @@ def cnn(
     kernel_size: int = 3,
     hidden_features: int = 128,
     batch_norm: bool = False,
+    dtype: Any = jnp.float32,
 ) -> Layer:
     """``[conv → relu → max-pool 2] × len(channels) → flatten → dense → relu → dense``.
 
@@ -40,6 +44,17 @@ def cnn(
       batch_norm: put a :func:`~funcnet.layers.norm.batch_norm` (over the channels) after each
         convolution and after the hidden dense layer, before the relu; those layers then have
         no bias (the normalisation removes it).
+      dtype: the parameters' dtype (a floating dtype); the input must have it.
+
+    Shapes:
+      x: ``[N, L, C]`` (1-d) or ``[N, H, W, C]`` (2-d) -> y: ``[N, features]``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> model = cnn(2, 10, channels=(4,), hidden_features=8, dtype=jnp.float16)
+      >>> shape, params, _ = model.init(jax.random.key(0), (2, 8, 8, 1))
+      >>> shape, params[0].w.dtype
+      ((2, 10), dtype('float16'))
     """
     if spatial_dims not in (1, 2):
         raise ValueError(f"cnn: expected spatial_dims 1 or 2, got {spatial_dims!r}.")
@@ -51,13 +66,15 @@ def cnn(
     layers: list[Layer] = []
     for c in channels:
         if batch_norm:
-            layers += [conv(c, kernel_size, use_bias=False), batch_norm_layer()]
+            layers += [conv(c, kernel_size, use_bias=False, dtype=dtype),
+                       batch_norm_layer(dtype=dtype)]  # fmt: skip
         else:
-            layers.append(conv(c, kernel_size, b_init=CONV_BIAS_INIT))
+            layers.append(conv(c, kernel_size, b_init=CONV_BIAS_INIT, dtype=dtype))
         layers += [relu(), pool(2)]
     layers.append(flatten())
     if batch_norm:
-        layers += [dense(hidden_features, use_bias=False), batch_norm_layer()]
+        layers += [dense(hidden_features, use_bias=False, dtype=dtype),
+                   batch_norm_layer(dtype=dtype)]  # fmt: skip
     else:
-        layers.append(dense(hidden_features))
-    return serial(*layers, relu(), dense(features))
+        layers.append(dense(hidden_features, dtype=dtype))
+    return serial(*layers, relu(), dense(features, dtype=dtype))

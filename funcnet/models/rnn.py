@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import jax.numpy as jnp
+
 from funcnet.core.layer import Layer, check_positive_int
 from funcnet.layers.combinators import serial
 from funcnet.layers.dense import dense
@@ -10,13 +14,16 @@ from funcnet.layers.recurrent import gru, lstm, rnn
 CELLS = {"rnn": rnn, "lstm": lstm, "gru": gru}
 
 
-def recurrent_classifier(kind: str, hidden_features: int, features: int) -> Layer:
+def recurrent_classifier(
+    kind: str, hidden_features: int, features: int, *, dtype: Any = jnp.float32
+) -> Layer:
     """``kind(hidden_features, return_sequences=False) → dense(features)``; the output is logits.
 
     Args:
       kind: ``"rnn"`` (tanh), ``"lstm"`` or ``"gru"``.
       hidden_features: the recurrent state width.
       features: width of the output layer.
+      dtype: the parameters' dtype (a floating dtype); the input must have it.
 
     Shapes:
       x: ``[N, L, F]`` (or a :class:`~funcnet.layers.RecurrentInput` with a mask) ->
@@ -26,10 +33,11 @@ def recurrent_classifier(kind: str, hidden_features: int, features: int) -> Laye
         raise ValueError(f"recurrent_classifier: expected kind in {tuple(CELLS)}, got {kind!r}.")
     check_positive_int("recurrent_classifier", "hidden_features", hidden_features)
     check_positive_int("recurrent_classifier", "features", features)
-    return serial(CELLS[kind](hidden_features, return_sequences=False), dense(features))
+    recurrent = CELLS[kind](hidden_features, return_sequences=False, dtype=dtype)
+    return serial(recurrent, dense(features, dtype=dtype))
 
 
-def gru_classifier(hidden_features: int, features: int) -> Layer:
+def gru_classifier(hidden_features: int, features: int, *, dtype: Any = jnp.float32) -> Layer:
     """A GRU over the sequence, its last hidden state → dense logits.
 
     Examples:
@@ -39,9 +47,9 @@ def gru_classifier(hidden_features: int, features: int) -> Layer:
       >>> shape
       (4, 10)
     """
-    return recurrent_classifier("gru", hidden_features, features)
+    return recurrent_classifier("gru", hidden_features, features, dtype=dtype)
 
 
-def lstm_classifier(hidden_features: int, features: int) -> Layer:
+def lstm_classifier(hidden_features: int, features: int, *, dtype: Any = jnp.float32) -> Layer:
     """An LSTM over the sequence, its last hidden state → dense logits."""
-    return recurrent_classifier("lstm", hidden_features, features)
+    return recurrent_classifier("lstm", hidden_features, features, dtype=dtype)

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import tempfile
-import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -24,14 +23,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from funcnet.train.checkpoint_errors import READ_ERRORS, CheckpointError, check_zip, damage
+
 FORMAT_VERSION = 1
 TREE_MEMBER = "__tree__"
 _NAME = re.compile(r"^checkpoint_(\d+)\.npz$")
 _PY_SCALARS = (bool, int, float, complex)
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, damaged, or does not match the tree it is restored into."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,21 +113,17 @@ def save(path: str | os.PathLike, tree: Any, metadata: dict[str, Any] | None = N
     return path
 
 
-_READ_ERRORS = (zipfile.BadZipFile, ValueError, KeyError, EOFError, OSError, UnicodeError)
-
-
 @contextlib.contextmanager
 def _opened(path: Path) -> Iterator[tuple[Any, dict[str, Any]]]:
     """The open archive of a checkpoint and its JSON description."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path}: no such file.")
     with open(path, "rb") as file:  # ours to close, whatever np.load makes of the bytes
+        check_zip(path, file)
         try:
             npz = np.load(file, allow_pickle=False)
-        except _READ_ERRORS as e:
-            raise CheckpointError(
-                f"checkpoint {path}: unreadable, truncated or corrupted ({e})."
-            ) from e
+        except READ_ERRORS as e:
+            raise CheckpointError(f"checkpoint {path}: unreadable: {damage(e)}.") from None
         if not isinstance(npz, np.lib.npyio.NpzFile) or TREE_MEMBER not in npz.files:
             raise CheckpointError(f"checkpoint {path}: not a funcnet checkpoint.")
         raw = _member(path, npz, TREE_MEMBER).tobytes()
@@ -149,10 +142,10 @@ def _opened(path: Path) -> Iterator[tuple[Any, dict[str, Any]]]:
 def _member(path: Path, npz: Any, name: str) -> np.ndarray:
     try:
         return npz[name]
-    except _READ_ERRORS as e:
+    except READ_ERRORS as e:
         raise CheckpointError(
-            f"checkpoint {path}: member {name!r} is missing, truncated or corrupted ({e})."
-        ) from e
+            f"checkpoint {path}: member {name!r} is unreadable: {damage(e)}."
+        ) from None
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:

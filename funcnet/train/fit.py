@@ -20,10 +20,12 @@ from tqdm.auto import tqdm
 
 from funcnet.core.layer import Layer
 from funcnet.core.op import Backward, Op
-from funcnet.data.dataset import Dataset, batches, num_batches
+from funcnet.data.dataset import Dataset, batches, check_dataset, num_batches
 from funcnet.train import checkpoint
+from funcnet.train.nonfinite import ON_NONFINITE, check_choice
 from funcnet.train.sharding import check_batch_size, check_mesh, data_devices, replicate
 from funcnet.train.step import make_eval_step, make_train_step
+from funcnet.train.tally import Tally
 
 
 class FitResult(NamedTuple):
@@ -117,7 +119,7 @@ def _save(
 ) -> None:
     """Save ``tree`` (its key is the one the epoch ``position.epoch`` starts from)."""
     step = position.epoch * steps_per_epoch + position.batch
-    sums = {k: float(v) for k, v in (position.sums or {}).items()}  # float32 fits in a float
+    sums = dict(position.sums or {})
     meta = {"epoch": position.epoch, "batch": position.batch, "step": step, "sums": sums,
             **run, "history": history}  # fmt: skip
     checkpoint.save_step(directory, step, tree, meta, keep=keep)
@@ -159,13 +161,24 @@ def fit(
     checkpoint_every_steps: int | None = None,
     keep_checkpoints: int | None = 3,
     resume: bool = False,
+    on_nonfinite: str = "raise",
 ) -> FitResult:
     """Train ``model`` for ``epochs`` passes over ``train`` in shuffled mini-batches.
 
     The order of each epoch and the per-step keys are drawn from ``key``, so a run is fully
     determined by its arguments. Batches are full (the remainder of a shuffled epoch is
     dropped, so one compiled step serves every batch); ``batch_size`` larger than the dataset
-    is reduced to its size. ``params`` and ``state`` are copied, so the caller's stay valid.
+    is reduced to its size. ``params`` and ``state`` are copied, so the caller's stay valid
+    (the compiled step donates its own copies; nothing the caller passed is deleted).
+
+    Non-finite steps: a step whose loss or gradient norm is inf or NaN stops the run with a
+    :class:`~funcnet.train.nonfinite.NonFiniteError` naming the epoch and step
+    (``on_nonfinite="raise"``, the default); ``"skip"`` leaves such steps out (params, state and
+    optimizer state unchanged, as if the batch had not been drawn) and counts them in the
+    history's ``nonfinite_steps``; ``"warn"`` applies them and warns
+    (:class:`~funcnet.train.nonfinite.NonFiniteWarning`). The check runs on the device; the
+    flags are read with the epoch's metrics (and before a mid-epoch checkpoint is written), so
+    it costs no extra host round trip per step.
 
     With a ``mesh`` (:func:`~funcnet.train.sharding.data_mesh`) every batch is split over its
     ``"data"`` devices and params, state and optimizer state are replicated (one process; the
@@ -185,18 +198,27 @@ def fit(
       accuracy), the evaluation metrics when ``eval_data`` is given, and the seconds taken.
 
     Raises:
+      funcnet.train.nonfinite.NonFiniteError: a step had a non-finite loss or gradient norm
+        (``on_nonfinite="raise"``).
       funcnet.train.checkpoint.CheckpointError: the checkpoint to resume from is damaged, does
         not match the model and optimizer, or comes from a run with another batch size or
         dataset size; or ``checkpoint_dir`` holds checkpoints and ``resume`` is false.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: expected epochs to be a non-negative integer, got {epochs!r}.")
+    _check_positive("batch_size", batch_size)
+    check_choice(on_nonfinite, ON_NONFINITE, "on_nonfinite", "fit")
+    check_dataset(train, "fit", "train")
+    if eval_data is not None:
+        check_dataset(eval_data, "fit", "eval_data")
     check_checkpoint_options(
         checkpoint_dir, resume, checkpoint_every, keep_checkpoints, checkpoint_every_steps
     )
     batch_size = min(batch_size, len(train))
     _check_mesh_batch(mesh, batch_size)
-    step = make_train_step(model, loss, optimizer, backward=backward, mesh=mesh)
+    nonfinite = "skip" if on_nonfinite == "skip" else "flag"
+    step = make_train_step(model, loss, optimizer, backward=backward, mesh=mesh,
+                           nonfinite=nonfinite)  # fmt: skip
     eval_step = make_eval_step(model, loss, mesh=mesh)
     remainder_step = None if mesh is None else make_eval_step(model, loss)
     params, state = jax.tree.map(jnp.copy, (params, state))
@@ -224,21 +246,22 @@ def fit(
         key, order_key, step_key = jax.random.split(key, 3)
         start = time.perf_counter()
         first = position.batch if epoch == position.epoch else 0
-        sums: dict[str, Any] = dict(position.sums or {}) if first else {}
+        tally = Tally(on_nonfinite, epoch + 1, steps_per_epoch, first,
+                      position.sums if first else None)  # fmt: skip
         step_keys = jax.random.split(step_key, steps_per_epoch)
         order = batches(train, batch_size, key=order_key, drop_remainder=True, start=first)
         for i, batch in enumerate(order, start=first):
             params, state, opt_state, metrics = step(params, state, opt_state, batch, step_keys[i])
-            sums = {k: sums.get(k, 0.0) + v for k, v in metrics.items()}
+            tally.add(metrics)
             bar.update()
             if (
                 saving
                 and i + 1 < steps_per_epoch
                 and _is_multiple(epoch * steps_per_epoch + i + 1, checkpoint_every_steps)
             ):
-                save(epoch_key, _Position(epoch, i + 1, sums))
+                save(epoch_key, _Position(epoch, i + 1, tally.settle()))
         row = {"epoch": epoch + 1}
-        row.update({f"train_{k}": float(v) / steps_per_epoch for k, v in sums.items()})
+        row.update(tally.means())
         if eval_data is not None:
             metrics = evaluate(eval_step, params, state, eval_data, batch_size, remainder_step)
             row.update({f"eval_{k}": v for k, v in metrics.items()})

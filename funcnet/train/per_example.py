@@ -21,6 +21,7 @@ from jax.sharding import Mesh
 
 from funcnet.core.layer import Layer
 from funcnet.core.op import Backward, Op, check_backward
+from funcnet.train.donation import DonatingStep
 from funcnet.train.sharding import jit_data_parallel
 from funcnet.train.step import Batch, TrainStep, batch_loss_fn, batch_metrics, jit_train_step
 
@@ -96,8 +97,11 @@ def jit_into_output(
         _check_output_buffers(out, result, where)
         return result
 
+    names = ("params", "state", "batch", "key", "out")
+    fix = "Pass the result of the previous call as out, or out=None."
     if mesh is None:
-        return jax.jit(into, donate_argnums=4, keep_unused=True)
+        jitted = jax.jit(into, donate_argnums=4, keep_unused=True)
+        return DonatingStep(jitted, where, names=names, carried=(), donated=("out",), fix=fix)
     jitted = jit_data_parallel(
         into, mesh, num_args=5, batch_argnum=2, split_argnums=(4,), split_outputs=True,
         donate_argnums=(4,), keep_unused=True, where=where,
@@ -107,7 +111,7 @@ def jit_into_output(
         return jitted(params, state, batch, key, out)
 
     call.lower = lambda *args: jitted.lower(*args, *[None] * (5 - len(args)))  # type: ignore[attr-defined]
-    return call
+    return DonatingStep(call, where, names=names, carried=(), donated=("out",), fix=fix)
 
 
 def _check_output_buffers(out: Any, result: Any, where: str) -> None:

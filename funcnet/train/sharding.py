@@ -115,10 +115,21 @@ def _global_shape(local: Any, processes: int) -> jax.ShapeDtypeStruct:
 def replicate(tree: Any, mesh: Mesh) -> Any:
     """Place a full copy of ``tree`` (params, model state, optimizer state) on every device.
 
-    Done once before the first step, so that no step has to copy them onto the mesh.
+    Done once before the first step, so that no step has to copy them onto the mesh. The result
+    is always new memory, never the arrays of ``tree`` themselves (even where ``tree`` already
+    lies on the mesh's devices): a training step donates what it is given, and that must not
+    delete the caller's ``tree``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> params = {"w": jnp.ones(3)}
+      >>> placed = replicate(params, data_mesh())
+      >>> placed["w"].delete()  # as a donating step does
+      >>> params["w"].is_deleted(), tuple(placed["w"].sharding.spec)
+      (False, ())
     """
     check_mesh(mesh, "replicate")
-    return jax.device_put(tree, replicated(mesh))
+    return jax.device_put(tree, replicated(mesh), may_alias=False)
 
 
 def jit_data_parallel(

@@ -20,7 +20,16 @@ from jax.sharding import Mesh
 
 from funcnet.core.layer import Layer
 from funcnet.core.op import Backward, Op, check_backward
+from funcnet.train.donation import DonatingStep
+from funcnet.train.extra_args import extra_arg_names, extra_args, stores_value_and_grad
 from funcnet.train.loss_scale import DynamicLossScaleState
+from funcnet.train.nonfinite import (
+    NONFINITE_MODES,
+    NonFinite,
+    check_choice,
+    finite_step,
+    keep_unless,
+)
 from funcnet.train.sharding import jit_data_parallel
 
 Batch = tuple[Any, Any]
@@ -93,13 +102,36 @@ def make_train_step(
     donate: bool = True,
     mesh: Mesh | None = None,
     loss_scale: float | None = None,
+    nonfinite: NonFinite = "apply",
+    full_batch: bool = False,
 ) -> TrainStep:
     """A jitted, pure ``(params, state, opt_state, batch, key) -> (params, state, opt_state,
     metrics)``.
 
     Gradients come from the ops' hand-written backward passes (``backward="manual"``) or from
-    JAX autodiff of their reference forwards (``"autodiff"``). ``params``, ``state`` and
-    ``opt_state`` are donated: do not use the arrays passed in after the call.
+    JAX autodiff of their reference forwards (``"autodiff"``).
+
+    Donation: ``params``, ``state`` and ``opt_state`` are donated (unless ``donate=False``): the
+    step writes the new ones into their memory and JAX deletes the arrays passed in, so use the
+    ones the call returns (``params, state, opt_state, metrics = step(params, state, opt_state,
+    batch, key)``); keep a copy (``jax.tree.map(jnp.copy, params)``) of any you need later.
+    Passing a consumed array again raises :class:`~funcnet.train.donation.DonatedArrayError`
+    naming it. The batch and the key are never donated.
+
+    Non-finite steps: with ``nonfinite="flag"`` the metrics add ``nonfinite``, 1.0 for a step
+    whose loss or gradient norm is inf or NaN and 0.0 otherwise; with ``"skip"`` such a step
+    also returns the params, state and optimizer state it was given, unchanged
+    (:mod:`funcnet.train.nonfinite`; an optimizer that guards itself with
+    ``optax.apply_if_finite`` is judged by the loss only). ``"apply"`` (the default) does
+    neither.
+
+    Optimizers that take the loss's value and the loss itself (``optax.lbfgs`` and other line
+    searches, ``GradientTransformationExtraArgs``) get ``value``, ``grad`` and ``value_fn`` (the
+    loss on this batch as a function of the params) as keyword arguments; the line search runs
+    inside the compiled step. With ``full_batch=True`` (every call passes the same batch and the
+    model is deterministic) the value and gradient the line search computed at the new params
+    are reused by the next call instead of computed again (``optax.value_and_grad_from_state``);
+    :mod:`funcnet.train.extra_args`.
 
     With a ``mesh`` (a :class:`jax.sharding.Mesh` with a ``"data"`` axis, e.g.
     :func:`~funcnet.train.sharding.data_mesh`) the batch is split over the ``"data"`` devices
@@ -130,7 +162,11 @@ def make_train_step(
     """
     check_backward(backward, "make_train_step")
     check_loss_scale(loss_scale)
+    check_choice(nonfinite, NONFINITE_MODES, "nonfinite", "make_train_step")
+    if not isinstance(full_batch, bool):
+        raise TypeError(f"make_train_step: expected full_batch to be a bool, got {full_batch!r}.")
     loss_fn = batch_loss_fn(model, loss, backward, train=True)
+    wanted = extra_arg_names(optimizer)
 
     def objective(params, state, batch, key, scale):
         value, aux = loss_fn(params, state, batch, key)
@@ -138,28 +174,63 @@ def make_train_step(
 
     grad_fn = jax.grad(objective, has_aux=True)
 
+    def gradients(params, state, opt_state, batch, key, scale, value_fn):
+        """``(grads, loss, new_state, y)``; from the optimizer state where it holds them."""
+        if not (full_batch and scale is None and stores_value_and_grad(opt_state)):
+            return _flat(grad_fn(params, state, batch, key, scale))
+        value, grads = optax.value_and_grad_from_state(value_fn)(params, state=opt_state)
+        y, new_state = model.apply(params, state, batch[0], key=key, train=True,
+                                   backward=backward)  # fmt: skip
+        return grads, value, new_state, y
+
     def step(params, state, opt_state, batch, key):
         dynamic = dynamic_scale(opt_state, loss_scale)  # the wrapper unscales the gradients
         scale = loss_scale if dynamic is None else dynamic
-        grads, (loss_value, (state, y)) = grad_fn(params, state, batch, key, scale)
+        value_fn = lambda p: loss_fn(p, state, batch, key)[0]  # noqa: E731  (line searches)
+        grads, loss_value, new_state, y = gradients(
+            params, state, opt_state, batch, key, scale, value_fn
+        )
         if loss_scale is not None:
             grads = jax.tree.map(lambda g: g / loss_scale, grads)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
+        extra = extra_args(wanted, loss_value, grads, value_fn)
+        updates, new_opt_state = optimizer.update(grads, opt_state, params, **extra)
+        new_params = optax.apply_updates(params, updates)
         metrics = batch_metrics(loss_value, y, batch[1])
         metrics["grad_norm"] = optax.tree.norm(grads)
         if dynamic is not None:
             metrics["grad_norm"] = metrics["grad_norm"] / dynamic
             metrics["loss_scale"] = dynamic
-        return params, state, opt_state, metrics
+        if nonfinite != "apply":
+            finite = finite_step(loss_value, metrics["grad_norm"], opt_state)
+            metrics["nonfinite"] = (~finite).astype(jnp.float32)
+            if nonfinite == "skip":
+                new = (new_params, new_state, new_opt_state)
+                new_params, new_state, new_opt_state = keep_unless(
+                    finite, new, (params, state, opt_state)
+                )
+        return new_params, new_state, new_opt_state, metrics
 
     return jit_train_step(step, donate=donate, mesh=mesh, where="make_train_step")
+
+
+def _flat(result: Any) -> tuple[Any, Any, Any, Any]:
+    grads, (loss_value, (state, y)) = result
+    return grads, loss_value, state, y
 
 
 def jit_train_step(step: TrainStep, *, donate: bool, mesh: Mesh | None, where: str) -> TrainStep:
     """``jax.jit`` a ``(params, state, opt_state, batch, key)`` step, donating the first three
     when ``donate``, and data parallel over ``mesh`` when one is given."""
-    donate_argnums = (0, 1, 2) if donate else ()
+    carried = ("params", "state", "opt_state")
+    return DonatingStep(
+        _jit_step(step, (0, 1, 2) if donate else (), mesh, where), where,
+        names=(*carried, "batch", "key"), carried=carried, donated=carried if donate else (),
+        fix="Pass the params, state and opt_state the previous call returned, or build the "
+        "step with donate=False.",
+    )  # fmt: skip
+
+
+def _jit_step(step: TrainStep, donate_argnums: tuple[int, ...], mesh: Mesh | None, where: str):
     if mesh is None:
         return jax.jit(step, donate_argnums=donate_argnums)
     return jit_data_parallel(

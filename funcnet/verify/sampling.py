@@ -31,6 +31,8 @@ def draw_arg(arg: Arg, rng: np.random.Generator, dtype: jnp.dtype) -> jax.Array:
     if arg.kind == "simplex":
         p = rng.uniform(0.1, 1.0, arg.shape)
         return _as(p / p.sum(axis=-1, keepdims=True), dtype)
+    if arg.kind == "symmetric":
+        return _as(_symmetric(rng, arg), dtype)
     if arg.kind == "positive" and arg.low <= 0:
         raise ValueError(f"verify: a positive argument needs low > 0, got low={arg.low}.")
     if is_low_precision(dtype):
@@ -46,6 +48,20 @@ def draw_arg(arg: Arg, rng: np.random.Generator, dtype: jnp.dtype) -> jax.Array:
 
 def _as(x: np.ndarray, dtype: jnp.dtype) -> jax.Array:
     return jnp.asarray(np.asarray(x).astype(dtype))
+
+
+def _symmetric(rng: np.random.Generator, arg: Arg) -> np.ndarray:
+    """``Q diag(λ) Qᵀ`` with ``Q`` random orthogonal and ``λ_k`` drawn from the middle of the
+    ``k``-th of ``n`` equal cells of ``[low, high]`` (well-separated, controlled spectra)."""
+    *batch, n, m = arg.shape
+    if n != m:
+        raise ValueError(f"verify: a symmetric argument needs a square shape, got {arg.shape}.")
+    q, r = np.linalg.qr(rng.standard_normal((*batch, n, n)))
+    q = q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
+    cells = np.arange(n) + rng.uniform(0.25, 0.75, (*batch, n))
+    lam = arg.low + (arg.high - arg.low) * cells / n
+    a = (q * lam[..., None, :]) @ np.swapaxes(q, -1, -2)
+    return (a + np.swapaxes(a, -1, -2)) / 2
 
 
 def _distinct_uniform(rng: np.random.Generator, arg: Arg) -> np.ndarray:

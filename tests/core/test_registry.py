@@ -28,7 +28,8 @@ def test_registry_lists_every_family():
         "flatten", "batch_norm", "batch_norm_eval", "layer_norm", "rms_norm", "group_norm",
         "dropout", "embedding", "rnn_cell", "lstm_cell", "gru_cell", "rnn", "lstm", "gru",
         "flip", "concat", "dot_product_attention", "dot_product_attention_lean",
-        "split_heads", "merge_heads", "add_positions", "cast",
+        "split_heads", "merge_heads", "add_positions", "cast", "eigh", "svd", "matrix_log",
+        "matrix_sqrt", "matrix_power", "newton_schulz_sqrt", "covariance", "upper_triangle",
     }  # fmt: skip
     assert expected == set(ALL_OPS)
 

@@ -66,3 +66,28 @@ def test_mnist1d_is_generated_with_the_default_arguments():
     assert set(np.unique(train.y)) == set(range(10))
     again, _ = mnist1d()
     np.testing.assert_array_equal(train.x, again.x)  # procedural, seeded: the same every time
+
+
+def test_digits_as_images_need_no_reshape():
+    (train, test), (flat, _) = digits(images=True), digits()
+    assert train.x.shape == (1437, 8, 8, 1) and test.x.shape == (360, 8, 8, 1)
+    np.testing.assert_array_equal(train.x.reshape(-1, 64), flat.x)
+    np.testing.assert_array_equal(train.y, flat.y)
+    with pytest.raises(TypeError, match="digits: expected images to be a bool, got 'yes'"):
+        digits(images="yes")
+
+
+def test_dataset_replace_keeps_the_other_field():
+    data = make_dataset(np.zeros((5, 3), np.float32), np.arange(5))
+    replaced = data._replace(y=np.ones(5))
+    assert len(replaced) == 5
+    assert replaced.x is data.x and replaced.y.tolist() == [1.0] * 5
+
+
+def test_dataset_replace_and_unpacking_keep_the_fields():
+    data = make_dataset(np.zeros((5, 3), np.float32), np.arange(5))
+    replaced = data._replace(y=np.ones(5))
+    assert len(replaced) == 5
+    assert replaced.x is data.x and replaced.y.tolist() == [1.0] * 5
+    x, y = data
+    assert x is data.x and y is data.y

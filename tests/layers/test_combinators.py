@@ -88,3 +88,18 @@ def test_keys_are_split_between_children():
     assert not jnp.array_equal(jax.random.key_data(seen[0]), jax.random.key_data(seen[1]))
     model.apply(params, state, jnp.ones(1))
     assert seen[2:] == [None, None]
+
+
+def test_wrong_params_or_state_structure_names_the_combinator():
+    model = serial(dense(3), relu(), dense(2))
+    _, params, state = model.init(jax.random.key(0), (2, 4))
+    x = jnp.ones((2, 4))
+    with pytest.raises(TypeError, match=r"serial: expected state to be a tuple of 3 entries, one "
+                       r"per layer .* got PyTreeDef\(\(\)\)"):  # fmt: skip
+        model.apply(params, (), x)
+    with pytest.raises(TypeError, match=r"serial: expected params to be a tuple of 3 entries"):
+        model.apply(params[:2], state, x)
+    pair = parallel(dense(2), dense(2))
+    _, params, state = pair.init(jax.random.key(0), ((2, 4), (2, 4)))
+    with pytest.raises(TypeError, match=r"parallel: expected state to be a tuple of 2 entries"):
+        pair.apply(params, None, (x, x))

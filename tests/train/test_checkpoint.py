@@ -125,6 +125,23 @@ def test_damaged_files_raise_an_error_naming_the_file(tmp_path, how):
         checkpoint.restore(path, tree)
 
 
+@pytest.mark.parametrize("what", ["pickle", "object_member"])
+def test_pickled_content_is_named_and_unpickling_never_suggested(tmp_path, what):
+    import pickle
+
+    path = tmp_path / "c.npz"
+    if what == "pickle":
+        path.write_bytes(pickle.dumps({"w": [1.0, 2.0]}))
+        expected = r"not a funcnet checkpoint: expected an \.npz \(zip\) archive"
+    else:  # a zip whose member is an object array: numpy would advise allow_pickle=True
+        np.savez(path, __tree__=np.array([{"leaves": []}], dtype=object))
+        expected = "holds pickled Python objects, which a funcnet checkpoint never contains"
+    with pytest.raises(CheckpointError, match=expected) as raised:
+        checkpoint.restore(path, {})
+    text = str(raised.value) + "".join(map(str, raised.traceback))
+    assert "allow_pickle" not in text and "pickle.load" not in text
+
+
 def test_missing_file_and_foreign_npz(tmp_path):
     with pytest.raises(CheckpointError, match=r"nope\.npz: no such file"):
         checkpoint.restore(tmp_path / "nope.npz", {})

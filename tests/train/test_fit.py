@@ -8,7 +8,7 @@ import optax
 import pytest
 
 from funcnet.data import xor
-from funcnet.data.dataset import make_dataset
+from funcnet.data.dataset import Dataset, make_dataset
 from funcnet.layers.activations import tanh
 from funcnet.losses import softmax_cross_entropy_with_integer_labels
 from funcnet.models import mlp
@@ -169,3 +169,23 @@ def test_checkpoint_misuse_is_reported(tmp_path):
             checkpoint_dir=tmp_path, resume=True)  # fmt: skip
     with pytest.raises(CheckpointError, match=r"expected a run with \{'batch_size': 4"):
         go(2, batch_size=4, checkpoint_dir=tmp_path, resume=True)
+
+
+def test_fit_names_a_wrong_dataset_at_the_boundary():
+    model = mlp((2,), 2)
+    _, params, state = model.init(jax.random.key(0), (4, 2))
+    data = xor()
+
+    def go(train, **kwargs):
+        loss = softmax_cross_entropy_with_integer_labels()
+        fit(model, loss, optax.sgd(0.1), params, state, train, key=jax.random.key(0), epochs=1,
+            batch_size=4, progress=False, **kwargs)  # fmt: skip
+
+    with pytest.raises(TypeError, match=r"fit: expected train to be a funcnet.data.Dataset"):
+        go((data.x, data.y))
+    short = Dataset(data.x, data.y[:3])  # built without make_dataset's check
+    expected = r"got shapes \(4, 2\) and \(3,\)"
+    with pytest.raises(ValueError, match=r"fit: expected train.x and train.y .*" + expected):
+        go(short)
+    with pytest.raises(ValueError, match=r"fit: expected eval_data.x and eval_data.y"):
+        go(data, eval_data=short)

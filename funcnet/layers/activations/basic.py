@@ -87,8 +87,9 @@ def relu_op() -> Op:
 
     def forward(x):
         # `where`, not `maximum`: autodiff then takes relu'(0) = 0 as the backward does
-        # (jnp.maximum splits a tie and would give 1/2).
-        return jnp.where(x > 0, x, jnp.zeros_like(x))
+        # (jnp.maximum splits a tie and would give 1/2); `x <= 0` is False for NaN, which
+        # passes through as it does in jax.nn.relu.
+        return jnp.where(x <= 0, jnp.zeros_like(x), x)
 
     def fwd(x):
         y = forward(x)

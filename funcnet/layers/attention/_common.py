@@ -129,7 +129,8 @@ def allowed_entries(
     if allowed is not None:
         allowed = lift(allowed, ndim)
     if kind is not None:
-        from_mask = lift(mask != 0 if kind == "bool" else mask > -jnp.inf, ndim)
+        # `!= −inf`, not `> −inf`: a NaN in an additive mask reaches the scores
+        from_mask = lift(mask != 0 if kind == "bool" else mask != -jnp.inf, ndim)
         allowed = from_mask if allowed is None else allowed & from_mask
     return allowed
 
@@ -145,6 +146,7 @@ def masked_scores(
 
 
 def safe_max(s: jax.Array) -> jax.Array:
-    """Row maximum of ``s`` held constant, ``0`` for a row that is all ``−inf`` (fully masked)."""
+    """Row maximum of ``s`` held constant, ``0`` for a row that is all ``−inf`` (fully masked);
+    NaN for a row holding a NaN, which then spreads over the row as in ``jax.nn.softmax``."""
     m = jax.lax.stop_gradient(jnp.max(s, axis=-1, keepdims=True))
-    return jnp.where(m > -jnp.inf, m, 0.0)
+    return jnp.where(m == -jnp.inf, 0.0, m)

@@ -37,7 +37,7 @@ def masked_softmax(s: jax.Array) -> jax.Array:
     """Row softmax of scores with ``−inf`` at masked entries; an all-``−inf`` row gives zeros."""
     e = jnp.exp(s - safe_max(s))
     total = jnp.sum(e, axis=-1, keepdims=True)
-    return e / jnp.where(total > 0, total, 1.0)
+    return e / jnp.where(total == 0, 1.0, total)  # `== 0`, not `> 0`: a NaN total stays NaN
 
 
 def _scores(q: jax.Array, k: jax.Array, mask: tuple, causal: bool, kind: str | None):
@@ -62,7 +62,8 @@ def unnormalised_probabilities(
     s = _scores(q, k, mask, causal, kind)
     e = jnp.exp(s - safe_max(s))
     total = jnp.sum(e, axis=-1, keepdims=True)
-    return e, jnp.where(total > 0, 1.0 / jnp.where(total > 0, total, 1.0), 0.0)
+    empty = total == 0  # False for a NaN total, which stays NaN
+    return e, jnp.where(empty, 0.0, 1.0 / jnp.where(empty, 1.0, total))
 
 
 @op_factory(NAME)

@@ -115,7 +115,7 @@ def dot_product_attention_lean_op(
             row_max, total, acc = carry
             s = block_scores(q, k_len, block, count, xs, lifted)
             new_max = jnp.maximum(row_max, lax.stop_gradient(jnp.max(s, axis=-1, keepdims=True)))
-            shift = jnp.where(new_max > -jnp.inf, new_max, 0.0)  # 0 while a row saw no key
+            shift = jnp.where(new_max == -jnp.inf, 0.0, new_max)  # 0 while a row saw no key
             p = jnp.exp(s - shift)
             rescale = jnp.exp(row_max - shift)
             total = rescale * total + jnp.sum(p, axis=-1, keepdims=True)
@@ -126,7 +126,7 @@ def dot_product_attention_lean_op(
         init = (jnp.full(rows, -jnp.inf, q.dtype), jnp.zeros(rows, q.dtype),
                 jnp.zeros((*q.shape[:-1], v.shape[-1]), q.dtype))  # fmt: skip
         (row_max, total, acc), _ = lax.scan(step, init, xs)
-        seen = total > 0  # False on a fully-masked row: O = 0 there, and L = 0 (unused)
+        seen = total != 0  # False on a fully-masked row (O = 0, L = 0 unused); True for NaN
         safe_total = jnp.where(seen, total, 1.0)
         lse = jnp.where(seen, jnp.where(seen, row_max, 0.0) + jnp.log(safe_total), 0.0)
         return acc / safe_total, lse

@@ -19,9 +19,11 @@ import jax
 import jax.numpy as jnp
 
 from funcnet.core.layer import Layer, check_input_shape
+from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op, check_backward, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
-from funcnet.layers.recurrent.layers import RecurrentInput
+from funcnet.layers.recurrent.elman import rnn
+from funcnet.layers.recurrent.sequence import RecurrentInput, masked_input
 
 
 @op_factory("flip")
@@ -62,6 +64,7 @@ def concat_op(width: int) -> Op:
     return make_op("concat", forward, fwd, bwd)
 
 
+@layer_factory("bidirectional")
 def bidirectional(layer: Layer) -> Layer:
     """Run ``layer`` forward and backward in time and concatenate the outputs' features.
 
@@ -83,7 +86,7 @@ def bidirectional(layer: Layer) -> Layer:
       ((2, 5, 6), (2, 5, 6))
     """
     if not isinstance(layer, Layer):
-        raise ValueError(f"bidirectional: expected a Layer, got {type(layer)}.")
+        raise TypeError(f"bidirectional: expected a Layer, got {type(layer).__name__}.")
     name = f"bidirectional({layer.name})"
     flip = flip_op()
 
@@ -105,7 +108,7 @@ def bidirectional(layer: Layer) -> Layer:
         inputs = inputs if isinstance(inputs, RecurrentInput) else RecurrentInput(inputs)
         x, mask, s0 = inputs
         if s0 is not None and not (isinstance(s0, tuple) and len(s0) == 2):
-            raise ValueError(f"{name}: expected an initial state pair (forward, backward).")
+            raise TypeError(f"{name}: expected an initial state pair (forward, backward).")
         s0_f, s0_b = (None, None) if s0 is None else s0
         x_rev = flip(x, backward=backward)
         mask_rev = None if mask is None else jnp.flip(jnp.asarray(mask), -1)
@@ -135,3 +138,8 @@ add_cases(
     "concat",
     lambda: [Case("features", concat_op(2), (Arg((2, 3, 2)), Arg((2, 3, 3))), second_order=True)],
 )
+add_layer_cases(
+    "bidirectional",
+    lambda: [LayerCase("rnn_masked", bidirectional(rnn(4)), Arg((2, 3, 3 + 1)),
+                       make_input=masked_input)],
+)  # fmt: skip

@@ -1,0 +1,176 @@
+"""The sequence op of any :class:`~funcnet.layers.recurrent.cell.Cell`, with hand-written BPTT.
+
+``(x, *state0, *params[, mask]) -> (ys, *final_state)`` over ``x [..., T, F]``.
+Forward: a ``lax.scan`` over time of ``cell.step``; the input is projected step by step inside
+it, so no ``[T, ..., G·H]`` buffer of the projection exists. Backward: a reverse ``lax.scan``
+carrying the state's cotangent and the parameter gradients, which accumulate step by step (no
+``[T, ..., G·H]`` stack of pre-activation cotangents)::
+
+    d_state_{t-1}, dx_t, dparams_t = cell.step_bwd(..., d_state_t + d_output_t)
+    dparams += dparams_t
+
+The residuals per step are the carried states and the step's own ``res`` (RNN ``h``; LSTM
+``h, c`` and four gates; GRU ``h`` and ``r, u, n, h U_n + b_hn``); the state a step started
+from is read from the carried states by index inside the backward scan.
+
+Options, closed over by the factory: ``reverse`` (scan from the last step; ``ys`` stays aligned
+with ``x``), ``truncate=k`` (the gradient through the state is cut before every k-th step of
+the scan, counted in scan order; the op's ``forward`` applies ``lax.stop_gradient`` there, so
+it is the gradient reference of truncated BPTT and the op without ``truncate`` is the true
+forward), ``masked`` (a last argument ``mask [..., T]``: a step whose mask is 0 keeps the
+state, outputs zeros and gets no gradient). Derivation: docs/recurrent.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from funcnet.core.op import Op, make_op
+from funcnet.core.registry import Arg, Case
+from funcnet.layers.recurrent.cell import Cell, param_shapes
+
+
+def check_truncate(name: str, truncate: int | None) -> None:
+    if truncate is not None and (
+        isinstance(truncate, bool) or not isinstance(truncate, int) or truncate <= 0
+    ):
+        raise ValueError(
+            f"{name}: expected truncate to be None or a positive integer, got {truncate!r}."
+        )
+
+
+def _time_first(a: jax.Array, axis: int = -2) -> jax.Array:
+    return jnp.moveaxis(a, axis, 0)
+
+
+def _cut(truncate: int, s: jax.Array) -> jax.Array:
+    """Whether the gradient through the state is cut before scan step ``s``."""
+    return (s > 0) & (s % truncate == 0)
+
+
+def _scan_order(length: int, reverse: bool) -> jax.Array:
+    """The position of each time step in scan order (0 is the first step processed)."""
+    steps = jnp.arange(length)
+    return length - 1 - steps if reverse else steps
+
+
+def _state_before(carried: jax.Array, initial: jax.Array, t: jax.Array, reverse: bool):
+    """The state step ``t`` started from: the carried state of the step before it in scan order
+    (read by index inside the backward scan, so no shifted copy of the states is made)."""
+    length = carried.shape[0]
+    first, before = (length - 1, t + 1) if reverse else (0, t - 1)
+    read = lax.dynamic_index_in_dim(carried, jnp.clip(before, 0, length - 1), keepdims=False)
+    return jnp.where(t == first, initial, read)
+
+
+def sequence_op(
+    cell: Cell, *, reverse: bool = False, truncate: int | None = None, masked: bool = False
+) -> Op:
+    """The op ``(x, *state0, *params[, mask]) -> (ys, *final_state)`` of ``cell`` over time.
+
+    Shapes:
+      x: ``[..., T, F]``; each state part ``[..., H]``; mask ``[..., T]`` ->
+      ys: ``[..., T, H]`` (the ``cell.output`` part at each step), each final part ``[..., H]``.
+    """
+    check_truncate(cell.name, truncate)
+    num_states, out = cell.num_states, cell.output
+
+    def split(args):
+        mask = args[-1] if masked else None
+        args = args[:-1] if masked else args
+        state0, params = args[1 : 1 + num_states], cell.params_type(*args[1 + num_states :])
+        return args[0], tuple(state0), params, mask
+
+    def scan(x, state0, params, mask):
+        m = _time_first(mask != 0, -1)[..., None] if masked else None
+
+        def body(state, inp):
+            x_t, s, m_t = inp
+            if truncate is not None:
+                state = tuple(jnp.where(_cut(truncate, s), lax.stop_gradient(a), a) for a in state)
+            new, step_res = cell.step(x_t, state, params)
+            if masked:
+                new = tuple(jnp.where(m_t, a, a0) for a, a0 in zip(new, state, strict=True))
+                return new, (jnp.where(m_t, new[out], 0), new, step_res)
+            return new, ((), new, step_res)  # unmasked, the output is the carried state part
+
+        inputs = (_time_first(x), _scan_order(x.shape[-2], reverse), m)
+        final, (ys, carried, step_res) = lax.scan(body, state0, inputs, reverse=reverse)
+        ys = ys if masked else carried[out]
+        return (jnp.moveaxis(ys, 0, -2), *final), (carried, step_res)
+
+    def forward(*args):
+        return scan(*split(args))[0]
+
+    def fwd(*args):
+        x, state0, params, mask = split(args)
+        y, (carried, step_res) = scan(x, state0, params, mask)
+        return y, ((x, state0, params, mask), carried, step_res)
+
+    def bwd(res, dy):
+        # d_state_{t-1}, dx_t, dparams_t = step_bwd(d_state_t + dys_t); dparams = Σ_t dparams_t
+        (x, state0, params, mask), carried, step_res = res
+        dys, dfinal = dy[0], tuple(dy[1:])
+        m = _time_first(mask != 0, -1)[..., None].astype(x.dtype) if masked else None
+
+        def body(carry, inp):
+            d_state, d_params = carry
+            x_t, dy_t, t, s, m_t, new_t, res_t = inp
+            prev_t = tuple(
+                _state_before(c, s0, t, reverse) for c, s0 in zip(carried, state0, strict=True)
+            )
+            d_new = tuple(d + dy_t if i == out else d for i, d in enumerate(d_state))
+            if masked:  # a padded step passes the state's cotangent straight through
+                d_new = tuple(m_t * d for d in d_new)
+            dx_t, d_prev, d_params_t = cell.step_bwd(x_t, params, prev_t, new_t, res_t, d_new)
+            if masked:
+                d_prev = tuple(p + (1 - m_t) * d for p, d in zip(d_prev, d_state, strict=True))
+            if truncate is not None:
+                d_prev = tuple(jnp.where(_cut(truncate, s), jnp.zeros_like(d), d) for d in d_prev)
+            # the parameter gradients accumulate step by step: no [T, ..., G·H] stack of dz
+            return (d_prev, jax.tree.map(jnp.add, d_params, d_params_t)), dx_t
+
+        length = x.shape[-2]
+        xs = (_time_first(x), _time_first(dys), jnp.arange(length), _scan_order(length, reverse),
+              m, carried, step_res)  # fmt: skip
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        (d_state0, d_params), dx = lax.scan(body, (dfinal, zeros), xs, reverse=not reverse)
+        return (jnp.moveaxis(dx, 0, -2), *d_state0, *d_params, *((None,) if masked else ()))
+
+    return make_op(cell.name, forward, fwd, bwd)
+
+
+def _args(cell: Cell, batch: tuple[int, ...], length: int, masked: bool) -> tuple[Arg, ...]:
+    in_features, features = 3, 4
+    # weights in [-1, 1] keep the recurrence away from saturation; vectors (biases) in [-2, 2]
+    params = tuple(Arg(s, low=-1.0, high=1.0) if len(s) > 1 else Arg(s)
+                   for s in param_shapes(cell, in_features, features))  # fmt: skip
+    state = (Arg((*batch, features), low=-1.0, high=1.0),) * cell.num_states
+    mask = (Arg((*batch, length), kind="int", high=2),) if masked else ()
+    return (Arg((*batch, length, in_features)), *state, *params, *mask)
+
+
+def sequence_cases(
+    build: Callable[..., Op],
+    cell: Cell,
+    labels: tuple[str, ...] = ("plain", "masked_reverse_batch_axes"),
+    second_order: bool = False,
+) -> list[Case]:
+    """Registry cases of the sequence op ``build(reverse=, masked=)`` of ``cell``: tiny shapes
+    (3 input features, 4 state features), chosen from ``plain`` (batch 2, length 4; with
+    reverse-over-reverse if ``second_order``), ``masked`` (length 5) and
+    ``masked_reverse_batch_axes`` (batch axes ``(2, 2)``, length 3)."""
+    make = {
+        "plain": lambda: Case("plain", build(), _args(cell, (2,), 4, False), second_order),
+        "masked": lambda: Case("masked", build(masked=True), _args(cell, (2,), 5, True)),
+        "masked_reverse_batch_axes": lambda: Case(
+            "masked_reverse_batch_axes",
+            build(reverse=True, masked=True),
+            _args(cell, (2, 2), 3, True),
+        ),
+    }
+    return [make[label]() for label in labels]
