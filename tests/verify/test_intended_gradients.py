@@ -161,3 +161,14 @@ def test_an_incomplete_intended_gradient_is_an_error_naming_the_op(kwargs, error
     with pytest.raises(error, match=match) as raised:
         make_op("sign_ste", op.forward, op.fwd, op.bwd, **kwargs)
     assert "make_op('sign_ste')" in str(raised.value)
+
+
+def test_with_bwd_keeps_the_intended_gradient():
+    op = _sign_ste()
+    other = op.with_bwd(_sign_ste(mask=False).bwd)
+    assert (other.gradient, other.gradient_reference, other.finite_differences) == (
+        op.gradient,
+        op.gradient_reference,
+        op.finite_differences,
+    )
+    assert other.reference is op.gradient_reference and _sign_ste().forward is not other.reference
