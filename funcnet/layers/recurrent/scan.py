@@ -16,8 +16,9 @@ from is read from the carried states by index inside the backward scan.
 Options, closed over by the factory: ``reverse`` (scan from the last step; ``ys`` stays aligned
 with ``x``), ``truncate=k`` (the gradient through the state is cut before every k-th step of
 the scan, counted in scan order: an intended gradient, whose reference applies
-``lax.stop_gradient`` there; ``forward`` stays the true forward), ``masked`` (a last argument ``mask [..., T]``: a step whose mask is 0 keeps the
-state, outputs zeros and gets no gradient). Derivation: docs/recurrent.md.
+``lax.stop_gradient`` there; ``forward`` stays the true forward), ``masked`` (a last
+argument ``mask [..., T]``: a step whose mask is 0 keeps the state, outputs zeros and gets no
+gradient). Derivation: docs/recurrent.md.
 """
 
 from __future__ import annotations
