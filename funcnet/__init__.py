@@ -6,7 +6,7 @@ bound with ``jax.custom_vjp`` and verified against JAX autodiff and finite diffe
 (:mod:`funcnet.verify`). Importing funcnet registers every op.
 """
 
-from funcnet import data, initializers, layers, losses, models, train, verify
+from funcnet import data, initializers, layers, losses, models, optim, train, verify
 from funcnet.core import Arg, Case, Layer, Op, add_cases, elementwise, make_op, op_factory
 from funcnet.layers import (
     avg_pool1d,
@@ -60,6 +60,7 @@ from funcnet.losses import (
     softmax_cross_entropy_with_integer_labels,
 )
 from funcnet.models import cnn, gru_classifier, mlp, transformer_lm
+from funcnet.optim import conjugate_gradient, scaled_conjugate_gradient
 from funcnet.train import (
     Policy,
     fit,
@@ -85,6 +86,7 @@ __all__ = [
     "bidirectional",
     "binary_cross_entropy_with_logits",
     "cnn",
+    "conjugate_gradient",
     "conv1d",
     "conv2d",
     "conv3d",
@@ -127,12 +129,14 @@ __all__ = [
     "models",
     "multi_head_attention",
     "op_factory",
+    "optim",
     "parallel",
     "per_example_grads",
     "relu",
     "residual",
     "rms_norm",
     "rnn",
+    "scaled_conjugate_gradient",
     "serial",
     "sigmoid",
     "sinusoidal_positions",

@@ -187,7 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=list(OPTIMIZERS),
         default="adam",
         help="adam: the recipe's Adam with a cosine schedule; lbfgs: L-BFGS on the "
-        "whole training set, one iteration per epoch (default adam)",
+        "whole training set, one iteration per epoch; cg-fr, cg-pr, cg-pb: conjugate gradient "
+        "(Fletcher-Reeves, Polak-Ribiere, Powell-Beale restarts) and scg: scaled conjugate "
+        "gradient, full batch likewise (default adam)",
     )
     train.add_argument(
         "--epochs",
