@@ -3,11 +3,23 @@ passes.
 
 Layers are pure ``(init, apply)`` pairs over pytrees; every op carries a hand-written VJP
 bound with ``jax.custom_vjp`` and verified against JAX autodiff and finite differences
-(:mod:`funcnet.verify`). Importing funcnet registers every op.
+(:mod:`funcnet.verify`). Importing funcnet registers every op and every layer.
 """
 
 from funcnet import data, initializers, layers, losses, models, optim, train, verify
-from funcnet.core import Arg, Case, Layer, Op, add_cases, elementwise, make_op, op_factory
+from funcnet.core import (
+    Arg,
+    Case,
+    Layer,
+    LayerCase,
+    Op,
+    add_cases,
+    add_layer_cases,
+    elementwise,
+    layer_factory,
+    make_op,
+    op_factory,
+)
 from funcnet.layers import (
     avg_pool1d,
     avg_pool2d,
@@ -77,9 +89,11 @@ __all__ = [
     "Arg",
     "Case",
     "Layer",
+    "LayerCase",
     "Op",
     "Policy",
     "add_cases",
+    "add_layer_cases",
     "avg_pool1d",
     "avg_pool2d",
     "batch_norm",
@@ -111,6 +125,7 @@ __all__ = [
     "initializers",
     "l2_penalty",
     "l2_penalty_tree",
+    "layer_factory",
     "layer_norm",
     "layers",
     "leaky_relu",

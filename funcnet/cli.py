@@ -50,11 +50,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         if unknown:
             _err(f"funcnet check: unknown ops {unknown}; known: {', '.join(registry.op_names())}")
             return 2
-    report = verify_registry(names, dtypes=tuple(args.dtype or ["float64"]), seed=args.seed)
+    seeds = range(args.seed, args.seed + args.seeds)
+    report = verify_registry(names, dtypes=tuple(args.dtype or ["float64"]), seeds=seeds)
     if args.json:
         _print_json(report.to_json(details=args.details))
     else:
-        print(report.table())
+        print(report.details() if args.details else report.table())
         print(f"\n{'all ops passed' if report.passed else 'FAILED'} ({len(report.cases)} cases)")
     return 0 if report.passed else 1
 
@@ -163,7 +164,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="seed of the random arguments, cotangents and directions (default 0)",
     )
-    check.add_argument("--details", action="store_true", help="per-leaf errors in the JSON")
+    check.add_argument(
+        "--seeds",
+        type=_positive_int,
+        default=1,
+        help="run every case at this many seeds from --seed and report the smallest margin "
+        "(tolerance / worst error) per check (default 1)",
+    )
+    check.add_argument(
+        "--details",
+        action="store_true",
+        help="every case's per-leaf errors, tolerances and margins (as text, or in the JSON)",
+    )
     check.add_argument("--json", action="store_true", help=json_help)
     check.set_defaults(func=cmd_check, parser=check)
 

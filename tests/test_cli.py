@@ -49,6 +49,23 @@ def test_check_exit_code_is_nonzero_when_an_op_fails(capsys, monkeypatch):
     assert code == 1 and out["passed"] is False and out["ops"][0]["passed"] is False
 
 
+def test_check_json_records_gradients_dtypes_seeds_tolerances_and_margins(capsys):
+    argv = ["check", "relu", "--json", "--dtype", "float32", "--seed", "3", "--seeds", "2"]
+    code, out = _json(capsys, argv)
+    assert code == 0 and out["dtypes"] == ["float32"] and out["seeds"] == [3, 4]
+    assert out["tolerances"]["float32"]["autodiff"] == pytest.approx(2.0 ** (-23 * 2 / 3))
+    assert out["ops"][0]["gradient"] == "exact"
+    assert out["smallest_margins"]["float32"]["finite_differences"]["margin"] > 1
+
+
+def test_check_details_without_json_print_every_leaf(capsys):
+    assert main(["check", "relu", "--details"]) == 0
+    out = capsys.readouterr().out
+    assert "relu / vector (float64, seed 0, exact): passed" in out
+    rows = [line.split() for line in out.splitlines() if "finite_differences" in line]
+    assert rows and all(row[1] == "x" and float(row[2]) <= float(row[3]) for row in rows)
+
+
 def test_train_json_contract(capsys):
     code, out = _json(capsys, ["train", "--dataset", "xor", "--epochs", "300", "--json",
                                "--no-progress"])  # fmt: skip

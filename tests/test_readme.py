@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from funcnet.core import layer_registry, registry
+from tests.core.layer_contract import check_layer
 
 README = (Path(__file__).parents[1] / "README.md").read_text()
 
@@ -38,6 +39,9 @@ def test_writing_an_op_and_a_layer_snippets_run():
         manual, autodiff = grads("manual"), grads("autodiff")
         for a, b in zip(jax.tree.leaves(manual), jax.tree.leaves(autodiff), strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-6)
+        for name in ("cube", "scaled_dense"):  # the README says the layer contract checks them
+            for case in layer_registry.layer_cases(name):
+                check_layer(case)
     finally:
         registry._unregister("cube")
         layer_registry._unregister_layer("cube")

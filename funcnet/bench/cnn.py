@@ -33,7 +33,7 @@ DIMS = ("NHWC", "HWIO", "NHWC")
 def funcnet_cnn():
     return serial(
         conv2d(32, 3), relu(), max_pool2d(2), conv2d(64, 3), relu(), max_pool2d(2),
-        flatten(), dense(CLASSES),
+        flatten(num_position_axes=2), dense(CLASSES),
     )  # fmt: skip
 
 

@@ -1,6 +1,7 @@
-"""funcnet's contracts: ops, layers and the op registry."""
+"""funcnet's contracts: ops, layers and their registries."""
 
 from funcnet.core.layer import Layer, elementwise
+from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import BACKWARDS, Backward, ForwardModeError, Op, check_backward, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 
@@ -11,10 +12,13 @@ __all__ = [
     "Case",
     "ForwardModeError",
     "Layer",
+    "LayerCase",
     "Op",
     "add_cases",
+    "add_layer_cases",
     "check_backward",
     "elementwise",
+    "layer_factory",
     "make_op",
     "op_factory",
 ]

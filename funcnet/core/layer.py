@@ -11,12 +11,21 @@ A layer factory (``dense(512)``, ``relu()``) closes over its configuration and r
 ``state``. ``backward`` picks the hand-written backward (``"manual"``) or JAX autodiff of the
 reference forward (``"autodiff"``); it is a plain Python value, so it is static under ``jit``.
 
-Shape, dtype and hyperparameter errors are ``ValueError``s raised at trace time naming the
-layer, the expected value and the actual one; the helpers below phrase them uniformly.
+The leading axes of an input are batch axes, any number of them (none included): a layer's
+meaning never depends on how many there are, so ``jax.vmap(apply)`` over examples equals
+``apply`` on the batch. An axis option is therefore counted from the end (negative), and a layer
+that cannot tell where an example starts takes the number of axes an example has from its
+factory (``num_position_axes``).
+
+A wrong value (a shape, a size, a dtype) is a ``ValueError`` and a wrong kind of object (a
+string where a shape is expected, a float where an int is) a ``TypeError``, raised at trace
+time naming the layer, the expected value and the actual one; the helpers below phrase them
+uniformly.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
@@ -63,7 +72,7 @@ def check_shape_rank(name: str, shape: Sequence[int], min_rank: int, what: str =
 
 def check_axis_size(name: str, shape: Sequence[int], axis: int, expected: int) -> None:
     """Raise unless ``shape[axis] == expected``."""
-    if shape[axis] != expected:
+    if not -len(shape) <= axis < len(shape) or shape[axis] != expected:
         raise ValueError(
             f"{name}: expected input axis {axis} of size {expected}, got shape {tuple(shape)}."
         )
@@ -85,18 +94,51 @@ def check_floating(name: str, x: Any, expected_dtype: Any = None) -> None:
         )
 
 
+def check_int(name: str, what: str, value: Any, minimum: int = 1) -> int:
+    """Return ``value``, raising a TypeError unless it is a Python int (not a bool) and a
+    ValueError unless it is at least ``minimum``."""
+    expected = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}: expected {what} to be {expected}, got {value!r}.")
+    if value < minimum:
+        raise ValueError(f"{name}: expected {what} to be {expected}, got {value!r}.")
+    return value
+
+
+def check_float_dtype(name: str, dtype: Any) -> None:
+    """Raise unless ``dtype`` (a layer's parameter dtype) is floating point."""
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(f"{name}: expected a floating-point dtype, got {jnp.dtype(dtype)}.")
+
+
 def check_positive_int(name: str, what: str, value: Any) -> None:
-    """Raise unless ``value`` is a positive Python integer."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name}: expected {what} to be a positive integer, got {value!r}.")
+    """Raise unless ``value`` is a positive Python integer (see :func:`check_int`)."""
+    check_int(name, what, value)
+
+
+def check_negative_axes(name: str, axis: Any) -> None:
+    """Raise a ValueError unless every axis in ``axis`` (an int or a sequence) counts from the end.
+
+    An axis counted from the front would name a different axis of an example under ``vmap``
+    than of a batch, so a layer takes only negative axes.
+    """
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    if any(a >= 0 for a in axes):
+        raise ValueError(
+            f"{name}: expected a negative axis (counted from the end, so that the layer means the "
+            f"same with any number of leading batch axes), got axis={axis!r}."
+        )
 
 
 def check_input_shape(name: str, input_shape: Any) -> Shape:
-    """Return ``input_shape`` as a tuple of ints, raising if it is not one."""
+    """Return ``input_shape`` as a tuple of ints: a TypeError unless it is a sequence of ints,
+    a ValueError if a dimension is not positive."""
     try:
-        shape = tuple(int(d) for d in input_shape)
+        if isinstance(input_shape, str):
+            raise TypeError
+        shape = tuple(operator.index(d) for d in input_shape)
     except TypeError:
-        raise ValueError(
+        raise TypeError(
             f"{name}: expected input_shape to be a tuple of ints, got {input_shape!r}."
         ) from None
     if any(d <= 0 for d in shape):
@@ -110,32 +152,35 @@ def op_layer(
     min_rank: int = 0,
     what: str = "input",
     output_shape: Callable[[Shape], Shape] | None = None,
-    check: Callable[[Any], None] | None = None,
+    check: Callable[[Shape], None] | None = None,
 ) -> Layer:
     """A parameter-free layer applying ``op`` to a floating input of rank ``>= min_rank``.
 
     ``output_shape`` maps the input shape to the output shape (the identity by default);
-    ``check`` validates the input further (at trace time).
+    ``check`` validates the input's shape further (in ``init`` and, at trace time, ``apply``).
     """
+
+    def check_shape(shape: Shape) -> None:
+        check_shape_rank(op.name, shape, min_rank, what)
+        if check is not None:
+            check(shape)
 
     def init(key: jax.Array, input_shape: Shape) -> tuple[Shape, tuple, tuple]:
         del key
         shape = check_input_shape(op.name, input_shape)
-        check_shape_rank(op.name, shape, min_rank, what)
+        check_shape(shape)
         return (output_shape(shape) if output_shape else shape), (), ()
 
     def apply(params, state, x, *, key=None, train=False, backward="manual"):
         del params, key, train
         check_backward(backward, op.name)
-        check_shape_rank(op.name, jnp.shape(x), min_rank, what)
+        check_shape(jnp.shape(x))
         check_floating(op.name, x)
-        if check is not None:
-            check(x)
         return op(x, backward=backward), state
 
     return Layer(op.name, init, apply)
 
 
-def elementwise(op: Op, check: Callable[[Any], None] | None = None) -> Layer:
+def elementwise(op: Op, check: Callable[[Shape], None] | None = None) -> Layer:
     """A parameter-free layer applying a shape-preserving ``op`` to its input."""
     return op_layer(op, check=check)

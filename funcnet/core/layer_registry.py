@@ -8,7 +8,8 @@ jit, vmap over examples, no retracing, bad input). A declared factory without a 
 fails that test, as an op without sample cases does.
 
 A configuration holds how to draw the input (an :class:`~funcnet.core.registry.Arg` whose
-shape includes the batch axes), never arrays, so registering costs nothing at import time.
+shape includes the batch axes, or a tuple of them for a layer fed several arrays), never
+arrays, so registering costs nothing at import time.
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ class LayerCase(NamedTuple):
     Attributes:
       label: a short name for the configuration.
       layer: the layer, built by its factory.
-      input: how to draw ``x``; its shape includes the batch axes (at least one).
+      input: how to draw ``x``: an :class:`Arg` whose shape includes the batch axes (at least
+        one), or a tuple of them when the layer takes a tuple (``parallel``).
       train: apply in training mode (dropout's mask, batch norm's batch statistics); the
-        contract test then passes a fixed ``key``.
+        contract test then passes a fixed ``key``. A training-mode layer may couple the
+        examples of one call (one mask drawn for all, statistics over all), so ``vmap`` over an
+        added axis is compared with separate calls rather than with one call on the stack.
       make_input: builds apply's input from the drawn array when it is not the array itself
         (a cell's ``(x, state)``, a ``RecurrentInput`` with a mask); it indexes with ``...``,
         so it works on one example under ``vmap`` too. ``init`` is then given the shape of the
@@ -37,7 +41,7 @@ class LayerCase(NamedTuple):
 
     label: str
     layer: Layer
-    input: Arg
+    input: Arg | tuple[Any, ...]
     train: bool = False
     make_input: Callable[[Any], Any] | None = None
 

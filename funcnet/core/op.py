@@ -12,6 +12,14 @@ An op bundles three pure functions over array arguments:
 ``forward`` itself. Both compute the same forward values, so a model can be run either way
 and compared. Configuration (axis, epsilon, ...) is closed over by the factory that builds the
 op, never passed as an argument.
+
+An op whose backward is deliberately not the derivative of its forward (a straight-through
+estimator, a surrogate derivative, truncated BPTT) declares its *intended gradient*: a
+``gradient_reference`` with the forward's values whose JAX autodiff is that gradient, a
+``gradient`` description (``"surrogate: ..."``), and for the finite-difference check either a
+smooth function whose derivative is the intended gradient or the reason none applies. Its
+autodiff path runs the gradient reference, so a model computes the same intended gradient
+either way. See docs/design.md, "Intended gradients".
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ from jax.custom_derivatives import SymbolicZero
 
 Backward = Literal["manual", "autodiff"]
 BACKWARDS: tuple[str, ...] = ("manual", "autodiff")
+EXACT = "exact"
+SURROGATE = "surrogate: "
 
 
 # JAX's message when forward mode (jvp, jacfwd, linearize) reaches a custom_vjp function.
@@ -68,7 +78,10 @@ def _forward_mode_error(name: str) -> ForwardModeError:
 
 
 def check_backward(backward: Any, where: str) -> None:
-    """Raise a ValueError unless ``backward`` is one of ``"manual"`` or ``"autodiff"``."""
+    """Raise unless ``backward`` is one of ``"manual"`` or ``"autodiff"``: a TypeError for
+    something other than a string, a ValueError for another string."""
+    if not isinstance(backward, str):
+        raise TypeError(f"{where}: expected backward to be one of {BACKWARDS}, got {backward!r}.")
     if backward not in BACKWARDS:
         raise ValueError(f"{where}: expected backward to be one of {BACKWARDS}, got {backward!r}.")
 
@@ -87,6 +100,13 @@ class Op:
       bwd: ``(residuals, dy) -> tuple of cotangents``, one per argument.
       manual: ``forward``'s values with ``bwd`` as its VJP (``jax.custom_vjp``).
       unused_outputs: ``bwd`` receives ``None`` for an output nothing differentiates.
+      gradient: ``"exact"`` when ``bwd`` is the derivative of ``forward``, else a description
+        of the intended gradient, ``"surrogate: <what>"``.
+      gradient_reference: for an intended gradient, a function with ``forward``'s values whose
+        JAX autodiff is that gradient (``None`` for an exact op: ``forward`` is the reference).
+      finite_differences: for an intended gradient, a smooth function of the same arguments
+        whose derivative is the intended gradient (its values may differ from the forward's),
+        or a sentence saying why finite differences do not apply.
     """
 
     name: str
@@ -95,12 +115,21 @@ class Op:
     bwd: Callable[[Any, Any], tuple[Any, ...]]
     manual: Callable[..., Any]
     unused_outputs: bool = False
+    gradient: str = EXACT
+    gradient_reference: Callable[..., Any] | None = None
+    finite_differences: Callable[..., Any] | str | None = None
+
+    @property
+    def reference(self) -> Callable[..., Any]:
+        """The function whose JAX autodiff is the intended gradient (``forward``, if exact)."""
+        return self.forward if self.gradient_reference is None else self.gradient_reference
 
     def __call__(self, *args: Any, backward: Backward = "manual") -> Any:
-        """Apply the op, differentiated by the hand-written backward or by JAX autodiff."""
+        """Apply the op, differentiated by the hand-written backward or by JAX autodiff (of the
+        gradient reference, for an op with an intended gradient)."""
         check_backward(backward, self.name)
         if backward == "autodiff":
-            return self.forward(*args)
+            return self.reference(*args)
         if _under_jvp(args):
             raise _forward_mode_error(self.name)
         try:  # free unless it raises (JAX raises here for an eager JVP)
@@ -112,7 +141,16 @@ class Op:
 
     def with_bwd(self, bwd: Callable[[Any, Any], tuple[Any, ...]]) -> Op:
         """The same op with another backward (used to test that the verifier catches bugs)."""
-        return make_op(self.name, self.forward, self.fwd, bwd, unused_outputs=self.unused_outputs)
+        return make_op(
+            self.name,
+            self.forward,
+            self.fwd,
+            bwd,
+            unused_outputs=self.unused_outputs,
+            gradient=self.gradient,
+            gradient_reference=self.gradient_reference,
+            finite_differences=self.finite_differences,
+        )
 
     def renamed(self, name: str) -> Op:
         """The same op under another name (a copy registered elsewhere, a planted bug)."""
@@ -126,8 +164,22 @@ def make_op(
     bwd: Callable[[Any, Any], tuple[Any, ...]],
     *,
     unused_outputs: bool = False,
+    gradient: str = EXACT,
+    gradient_reference: Callable[..., Any] | None = None,
+    finite_differences: Callable[..., Any] | str | None = None,
 ) -> Op:
     """Bind ``fwd``/``bwd`` with ``jax.custom_vjp`` and return the :class:`Op`.
+
+    An op whose backward is deliberately not the derivative of ``forward`` passes its intended
+    gradient: ``gradient="surrogate: <what>"``, ``gradient_reference`` (a function with
+    ``forward``'s values whose autodiff is that gradient) and ``finite_differences`` (a smooth
+    function whose derivative is that gradient, or why none applies). For sign with the
+    straight-through estimator::
+
+        make_op("sign_ste", forward, fwd, bwd,
+                gradient="surrogate: straight-through estimator, gradient 1 on |x| <= 1",
+                gradient_reference=lambda x: clip(x) + lax.stop_gradient(jnp.sign(x) - clip(x)),
+                finite_differences=clip)  # clip = lambda x: jnp.clip(x, -1, 1)
 
     With ``unused_outputs=True`` (for ops with several outputs, e.g. batch norm's
     ``(y, μ, σ²)``), an output whose cotangent is known to be zero — nothing downstream
@@ -135,6 +187,7 @@ def make_op(
     as an array of zeros, so its terms are skipped instead of computed as ``0·(…)``, which XLA
     may not drop (``0·x`` is not 0 for ``x = inf``).
     """
+    _check_intended_gradient(name, gradient, gradient_reference, finite_differences)
     manual = jax.custom_vjp(forward)
     if unused_outputs:
 
@@ -150,7 +203,47 @@ def make_op(
         manual.defvjp(fwd_values, bwd_known_zeros, symbolic_zeros=True)
     else:
         manual.defvjp(fwd, bwd)
-    return Op(name, forward, fwd, bwd, manual, unused_outputs)
+    return Op(
+        name,
+        forward,
+        fwd,
+        bwd,
+        manual,
+        unused_outputs,
+        gradient,
+        gradient_reference,
+        finite_differences,
+    )
+
+
+def _check_intended_gradient(name: str, gradient: Any, reference: Any, fd: Any) -> None:
+    """An exact op declares nothing more; an intended gradient declares all three parts."""
+    where = f"make_op({name!r})"
+    if not isinstance(gradient, str):
+        raise TypeError(f"{where}: expected gradient to be a string, got {gradient!r}.")
+    if reference is None:
+        if gradient != EXACT:
+            raise ValueError(
+                f"{where}: expected gradient_reference for the intended gradient {gradient!r}, "
+                "got None."
+            )
+        if fd is not None:
+            raise ValueError(
+                f"{where}: expected finite_differences only with a gradient_reference, got {fd!r}."
+            )
+        return
+    if not callable(reference):
+        raise TypeError(f"{where}: expected a callable gradient_reference, got {reference!r}.")
+    if not gradient.startswith(SURROGATE) or not gradient[len(SURROGATE) :].strip():
+        raise ValueError(
+            f"{where}: expected gradient to read 'surrogate: <what it is>' for an op with a "
+            f"gradient_reference, got {gradient!r}."
+        )
+    if not (callable(fd) or (isinstance(fd, str) and fd.strip())):
+        raise ValueError(
+            f"{where}: expected finite_differences to be a smooth function whose derivative is "
+            f"the intended gradient, or the reason finite differences do not apply, got {fd!r}."
+        )
 
 
 def _is_symbolic_zero(c: Any) -> bool:

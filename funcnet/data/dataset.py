@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import numpy as np
 
 
-class Dataset(NamedTuple):
-    """Inputs ``x [n, ...]`` (float32) and targets ``y [n, ...]`` (int32 labels or float)."""
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """Inputs ``x [n, ...]`` (float32) and targets ``y [n, ...]`` (int32 labels or float).
+
+    ``len(data)`` is the number of examples and ``x, y = data`` unpacks. (It is not a
+    NamedTuple: a tuple whose ``len`` is not its field count breaks tuple machinery such as
+    ``_replace``.)
+    """
 
     x: np.ndarray
     y: np.ndarray
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter((self.x, self.y))
+
+    def _replace(self, **fields: Any) -> Dataset:
+        return dataclasses.replace(self, **fields)
 
 
 def make_dataset(x: np.ndarray, y: np.ndarray, name: str = "dataset") -> Dataset:

@@ -1,6 +1,7 @@
 """Layers: one subpackage per family (activations, conv, pool, norm, recurrent, attention, matrix)
 and small layers flat (dense, add, cast, dropout, embedding, flatten, combinators). Importing this
-package registers every op."""
+package registers every op and every layer (funcnet.core.registry, funcnet.core.layer_registry).
+"""
 
 from funcnet.layers.activations import (
     elu,

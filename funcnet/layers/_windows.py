@@ -41,15 +41,14 @@ def spatial_tuple(name: str, what: str, value: Any, n: int) -> tuple[int, ...]:
       ((2, 2), (1, 3))
     """
     values = (value,) * n if is_int(value) else value
-    if (
-        not isinstance(values, (tuple, list))
-        or len(values) != n
-        or not all(is_int(v) and v > 0 for v in values)
-    ):
-        raise ValueError(
-            f"{name}: expected {what} to be a positive integer or a tuple of {n} positive "
-            f"integers, got {value!r}."
-        )
+    message = (
+        f"{name}: expected {what} to be a positive integer or a tuple of {n} positive "
+        f"integers, got {value!r}."
+    )
+    if not isinstance(values, (tuple, list)) or not all(is_int(v) for v in values):
+        raise TypeError(message)
+    if len(values) != n or not all(v > 0 for v in values):
+        raise ValueError(message)
     return tuple(values)
 
 
@@ -70,24 +69,23 @@ def check_padding(name: str, padding: Any, n: int) -> str | Pads:
                 f"got {padding!r}."
             )
         return padding
-    if is_int(padding) and padding >= 0:
+    message = (
+        f"{name}: expected padding to be 'VALID', 'SAME' or {n} (lo, hi) pairs of "
+        f"non-negative integers, got {padding!r}."
+    )
+    if is_int(padding):
+        if padding < 0:
+            raise ValueError(message)
         return ((padding, padding),) * n
     bare_pair = isinstance(padding, (tuple, list)) and len(padding) == 2
     if n == 1 and bare_pair and all(is_int(v) for v in padding):  # (lo, hi) for the one axis
         padding = (padding,)
-    ok = (
-        isinstance(padding, (tuple, list))
-        and len(padding) == n
-        and all(
-            isinstance(p, (tuple, list)) and len(p) == 2 and all(is_int(v) and v >= 0 for v in p)
-            for p in padding
-        )
-    )
-    if not ok:
-        raise ValueError(
-            f"{name}: expected padding to be 'VALID', 'SAME' or {n} (lo, hi) pairs of "
-            f"non-negative integers, got {padding!r}."
-        )
+    if not isinstance(padding, (tuple, list)) or not all(
+        isinstance(p, (tuple, list)) and all(is_int(v) for v in p) for p in padding
+    ):
+        raise TypeError(message)
+    if len(padding) != n or not all(len(p) == 2 and min(p) >= 0 for p in padding):
+        raise ValueError(message)
     return tuple((int(lo), int(hi)) for lo, hi in padding)
 
 
@@ -219,12 +217,17 @@ def transpose_output_size(
     return conv_output_size(name, dilated_in, window, (1,) * len(window), dilation, pads)
 
 
+def check_input_rank(name: str, shape: Shape, n: int) -> None:
+    """Raise unless ``shape`` is ``[..., *spatial, C]`` with ``n`` spatial axes (any batch axes)."""
+    check_shape_rank(name, shape, n + 1, f"input [..., {', '.join(SPATIAL_LETTERS[n])}, C]")
+
+
 def check_conv_args(
     name: str, x_shape: Shape, w_shape: Shape, n: int, groups: int = 1, b_shape: Any = None
 ) -> None:
     """Raise unless ``x [..., *spatial, C_in]``, ``w [*window, C_in/groups, C_out]`` and
     ``b [C_out]`` (when given) agree."""
-    check_shape_rank(name, x_shape, n + 2)
+    check_input_rank(name, x_shape, n)
     if len(w_shape) != n + 2:
         raise ValueError(f"{name}: expected a kernel of rank {n + 2}, got shape {tuple(w_shape)}.")
     if x_shape[-1] != w_shape[-2] * groups:
@@ -242,9 +245,15 @@ def check_conv_args(
 
 
 def flatten_batch(x: jax.Array, n: int) -> jax.Array:
-    """``[..., *spatial, C] -> [N, *spatial, C]``: the leading batch axes of ``x`` as one."""
+    """``[..., *spatial, C] -> [N, *spatial, C]``: the leading batch axes of ``x`` (any number,
+    none included) as one."""
     batch = x.shape[: x.ndim - n - 1]
     return x.reshape((math.prod(batch), *x.shape[x.ndim - n - 1 :]))
+
+
+def unflatten_batch(y: jax.Array, x_shape: Shape, n: int) -> jax.Array:
+    """``[N, ...] -> [*batch, ...]``: undoes :func:`flatten_batch` for ``x``'s batch axes."""
+    return y.reshape((*x_shape[: len(x_shape) - n - 1], *y.shape[1:]))
 
 
 def add_bias(y: jax.Array, b: jax.Array) -> jax.Array:

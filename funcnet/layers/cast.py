@@ -6,12 +6,19 @@ VJP casts the cotangent back: ``dx = dy`` in ``x``'s dtype. Residual: an empty a
 
 The sample cases cast *up* (to float64): a down-cast rounds, and central differences of a
 rounded function measure the rounding, not the derivative.
+
+Inside :func:`casts_in_float64` (the verifier's oracle for a mixed-precision model, see
+funcnet/verify/model_check.py) a cast to a float narrower than float64 casts to float64: the
+same model, computed exactly.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 
 from funcnet.core.op import Op, make_op
@@ -25,13 +32,29 @@ def _floating(dtype: Any) -> jnp.dtype:
     return dtype
 
 
+# Part of JAX's trace-cache key: a function traced inside the context is never reused outside.
+_IN_FLOAT64 = jax.make_user_context(False)
+
+
+@contextlib.contextmanager
+def casts_in_float64() -> Iterator[None]:
+    """Within this context, every cast to a float narrower than float64 casts to float64.
+
+    For the verifier only: it computes the float64 oracle of a model that runs in a lower
+    precision (``mixed_precision``) by running the same model with its casts widened.
+    """
+    with _IN_FLOAT64(True):
+        yield
+
+
 @op_factory("cast")
 def cast_op(dtype: Any) -> Op:
     """The op ``x -> x.astype(dtype)`` for floating ``x``."""
     dtype = _floating(dtype)
 
     def forward(x):
-        return x.astype(dtype)
+        widen = _IN_FLOAT64.value and jnp.finfo(dtype).bits < 64
+        return x.astype(jnp.float64 if widen else dtype)
 
     def fwd(x):
         return forward(x), jnp.zeros((0,), x.dtype)

@@ -12,7 +12,9 @@ from typing import Any
 import jax
 
 from funcnet.core.layer import Layer, Shape, check_input_shape
+from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import check_backward
+from funcnet.core.registry import Arg
 from funcnet.layers.add import add_op
 
 
@@ -25,7 +27,7 @@ def _check_layers(name: str, layers: tuple[Any, ...]) -> None:
         raise ValueError(f"{name}: expected at least one layer, got none.")
     for i, layer in enumerate(layers):
         if not isinstance(layer, Layer):
-            raise ValueError(f"{name}: expected a Layer at position {i}, got {type(layer)}.")
+            raise TypeError(f"{name}: expected a Layer at position {i}, got {type(layer)}.")
 
 
 def _check_children(name: str, what: str, value: Any, n: int) -> None:
@@ -37,6 +39,7 @@ def _check_children(name: str, what: str, value: Any, n: int) -> None:
         )
 
 
+@layer_factory("serial")
 def serial(*layers: Layer) -> Layer:
     """Compose layers left to right: ``serial(f, g)(x) = g(f(x))``.
 
@@ -72,19 +75,19 @@ def serial(*layers: Layer) -> Layer:
     return Layer("serial", init, apply)
 
 
+@layer_factory("parallel")
 def parallel(*layers: Layer) -> Layer:
     """Apply the i-th layer to the i-th element of a tuple input; the output is a tuple."""
     _check_layers("parallel", layers)
 
     def init(key: jax.Array, input_shape: tuple[Shape, ...]) -> tuple[tuple, tuple, tuple]:
-        if (
-            not isinstance(input_shape, (tuple, list))
-            or len(input_shape) != len(layers)
-            or not all(isinstance(s, (tuple, list)) for s in input_shape)
+        message = f"parallel: expected a tuple of {len(layers)} input shapes, got {input_shape!r}."
+        if not isinstance(input_shape, (tuple, list)) or not all(
+            isinstance(s, (tuple, list)) for s in input_shape
         ):
-            raise ValueError(
-                f"parallel: expected a tuple of {len(layers)} input shapes, got {input_shape!r}."
-            )
+            raise TypeError(message)
+        if len(input_shape) != len(layers):
+            raise ValueError(message)
         keys = jax.random.split(key, len(layers))
         out = [layer.init(k, s) for layer, k, s in zip(layers, keys, input_shape, strict=True)]
         return tuple(o[0] for o in out), tuple(o[1] for o in out), tuple(o[2] for o in out)
@@ -93,8 +96,10 @@ def parallel(*layers: Layer) -> Layer:
         check_backward(backward, "parallel")
         _check_children("parallel", "params", params, len(layers))
         _check_children("parallel", "state", state, len(layers))
-        if not isinstance(x, (tuple, list)) or len(x) != len(layers):
-            raise ValueError(f"parallel: expected a tuple of {len(layers)} inputs, got {type(x)}.")
+        if not isinstance(x, (tuple, list)):
+            raise TypeError(f"parallel: expected a tuple of {len(layers)} inputs, got {type(x)}.")
+        if len(x) != len(layers):
+            raise ValueError(f"parallel: expected a tuple of {len(layers)} inputs, got {len(x)}.")
         keys = _split(key, len(layers))
         out = [
             layer.apply(p, s, xi, key=k, train=train, backward=backward)
@@ -105,6 +110,7 @@ def parallel(*layers: Layer) -> Layer:
     return Layer("parallel", init, apply)
 
 
+@layer_factory("residual")
 def residual(*layers: Layer) -> Layer:
     """``y = x + f(x)`` with ``f = serial(*layers)``, which must preserve the input's shape."""
     body = serial(*layers)
@@ -125,3 +131,21 @@ def residual(*layers: Layer) -> Layer:
         return add(x, fx, backward=backward), state
 
     return Layer("residual", init, apply)
+
+
+def _cases() -> dict[str, list[LayerCase]]:
+    # Only the sample configurations need concrete layers; the combinators themselves do not.
+    from funcnet.layers.activations import relu, tanh
+    from funcnet.layers.dense import dense
+    from funcnet.layers.norm import layer_norm
+
+    pair = (Arg((2, 3)), Arg((2, 4)))
+    return {
+        "serial": [LayerCase("dense_relu", serial(dense(3), relu()), Arg((2, 4)))],
+        "parallel": [LayerCase("dense_and_norm", parallel(dense(2), layer_norm()), pair)],
+        "residual": [LayerCase("dense_tanh", residual(dense(4), tanh()), Arg((2, 4)))],
+    }
+
+
+for _name in ("serial", "parallel", "residual"):
+    add_layer_cases(_name, lambda name=_name: _cases()[name])

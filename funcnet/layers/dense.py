@@ -20,11 +20,13 @@ from funcnet.core.layer import (
     Layer,
     Shape,
     check_axis_size,
+    check_float_dtype,
     check_floating,
     check_input_shape,
     check_positive_int,
     check_shape_rank,
 )
+from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op, check_backward, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.initializers import Initializer, lecun_normal, zeros
@@ -57,6 +59,7 @@ def dense_op(use_bias: bool = True) -> Op:
     return make_op("dense", forward, fwd, bwd)
 
 
+@layer_factory("dense")
 def dense(
     features: int,
     *,
@@ -88,8 +91,7 @@ def dense(
       (2, 3)
     """
     check_positive_int("dense", "features", features)
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise ValueError(f"dense: expected a floating-point dtype, got {jnp.dtype(dtype)}.")
+    check_float_dtype("dense", dtype)
     op = dense_op(use_bias)
     w_init = w_init or lecun_normal()
 
@@ -124,3 +126,4 @@ def _cases() -> list[Case]:
 
 
 add_cases("dense", _cases)
+add_layer_cases("dense", lambda: [LayerCase("batch_axes", dense(3), Arg((2, 4)))])

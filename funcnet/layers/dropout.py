@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from funcnet.core.layer import Layer, Shape, check_floating, check_input_shape
+from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op, check_backward, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 
@@ -27,13 +28,11 @@ NAME = "dropout"
 
 
 def _check_drop_rate(drop_rate: Any) -> float:
-    if (
-        isinstance(drop_rate, bool)
-        or not isinstance(drop_rate, numbers.Real)
-        or not math.isfinite(drop_rate)
-        or not 0 <= drop_rate < 1
-    ):
-        raise ValueError(f"{NAME}: expected drop_rate to be a number in [0, 1), got {drop_rate!r}.")
+    message = f"{NAME}: expected drop_rate to be a number in [0, 1), got {drop_rate!r}."
+    if isinstance(drop_rate, bool) or not isinstance(drop_rate, numbers.Real):
+        raise TypeError(message)
+    if not math.isfinite(drop_rate) or not 0 <= drop_rate < 1:
+        raise ValueError(message)
     return float(drop_rate)
 
 
@@ -81,6 +80,7 @@ def dropout_op(drop_rate: float) -> Op:
     return make_op(NAME, forward, fwd, bwd)
 
 
+@layer_factory("dropout")
 def dropout(drop_rate: float) -> Layer:
     """A dropout layer: zero each element with probability ``drop_rate`` when training.
 
@@ -122,7 +122,7 @@ def dropout(drop_rate: float) -> Layer:
         if not train:
             return x, state
         if key is None:
-            raise ValueError(
+            raise TypeError(
                 f"{NAME}: expected a PRNG key when train=True (the mask is drawn from it), "
                 "got key=None."
             )
@@ -145,3 +145,4 @@ def _cases() -> list[Case]:
 
 
 add_cases(NAME, _cases)
+add_layer_cases(NAME, lambda: [LayerCase("train", dropout(0.5), Arg((3, 4)), train=True)])

@@ -18,7 +18,14 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from funcnet.core.layer import Layer, Shape, check_input_shape, check_positive_int
+from funcnet.core.layer import (
+    Layer,
+    Shape,
+    check_float_dtype,
+    check_input_shape,
+    check_positive_int,
+)
+from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op, check_backward, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.initializers import Initializer, normal
@@ -31,19 +38,14 @@ class EmbeddingParams(NamedTuple):
 
 
 def _check_padding_idx(padding_idx: Any, vocab_size: int | None = None) -> None:
-    valid = padding_idx is None or (
-        isinstance(padding_idx, int)
-        and not isinstance(padding_idx, bool)
-        and padding_idx >= 0
-        and (vocab_size is None or padding_idx < vocab_size)
-    )
-    if not valid:
-        bound = (
-            "a non-negative integer" if vocab_size is None else f"an integer in [0, {vocab_size})"
-        )
-        raise ValueError(
-            f"{NAME}: expected padding_idx to be None or {bound}, got {padding_idx!r}."
-        )
+    if padding_idx is None:
+        return
+    bound = "a non-negative integer" if vocab_size is None else f"an integer in [0, {vocab_size})"
+    message = f"{NAME}: expected padding_idx to be None or {bound}, got {padding_idx!r}."
+    if isinstance(padding_idx, bool) or not isinstance(padding_idx, int):
+        raise TypeError(message)
+    if padding_idx < 0 or (vocab_size is not None and padding_idx >= vocab_size):
+        raise ValueError(message)
 
 
 def _check_args(ids: Any, table: Any, padding_idx: int | None) -> None:
@@ -116,6 +118,7 @@ def embedding_op(padding_idx: int | None = None) -> Op:
     return make_op(NAME, forward, fwd, bwd)
 
 
+@layer_factory("embedding")
 def embedding(
     vocab_size: int,
     features: int,
@@ -155,8 +158,7 @@ def embedding(
     check_positive_int(NAME, "vocab_size", vocab_size)
     check_positive_int(NAME, "features", features)
     _check_padding_idx(padding_idx, vocab_size)
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise ValueError(f"{NAME}: expected a floating-point dtype, got {jnp.dtype(dtype)}.")
+    check_float_dtype(NAME, dtype)
     op = embedding_op(padding_idx)
     table_init = table_init or normal(stddev=features**-0.5)
 
@@ -187,3 +189,6 @@ def _cases() -> list[Case]:
 
 
 add_cases(NAME, _cases)
+add_layer_cases(
+    NAME, lambda: [LayerCase("padding", embedding(5, 3, padding_idx=0), Arg((2, 4), "int", high=6))]
+)

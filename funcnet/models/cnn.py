@@ -7,7 +7,9 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from funcnet.core.layer import Layer, check_positive_int
+from funcnet.core.layer import Layer, check_int, check_positive_int
+from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
+from funcnet.core.registry import Arg
 from funcnet.initializers import constant
 from funcnet.layers.activations import relu
 from funcnet.layers.combinators import serial
@@ -23,8 +25,9 @@ from funcnet.layers.pool import max_pool1d, max_pool2d
 CONV_BIAS_INIT = constant(0.01)
 
 
+@layer_factory("cnn")
 def cnn(
-    spatial_dims: int,
+    num_position_axes: int,
     features: int,
     *,
     channels: Sequence[int] = (32, 64),
@@ -36,7 +39,7 @@ def cnn(
     """``[conv → relu → max-pool 2] × len(channels) → flatten → dense → relu → dense``.
 
     Args:
-      spatial_dims: 1 for sequences ``[N, L, C]``, 2 for images ``[N, H, W, C]``.
+      num_position_axes: 1 for sequences ``[..., L, C]``, 2 for images ``[..., H, W, C]``.
       features: width of the output layer (logits).
       channels: output channels of each convolution block.
       kernel_size: the convolutions' window (SAME padding, stride 1).
@@ -47,7 +50,7 @@ def cnn(
       dtype: the parameters' dtype (a floating dtype); the input must have it.
 
     Shapes:
-      x: ``[N, L, C]`` (1-d) or ``[N, H, W, C]`` (2-d) -> y: ``[N, features]``.
+      x: ``[..., L, C]`` (1-d) or ``[..., H, W, C]`` (2-d) -> y: ``[..., features]``.
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -56,13 +59,14 @@ def cnn(
       >>> shape, params[0].w.dtype
       ((2, 10), dtype('float16'))
     """
-    if spatial_dims not in (1, 2):
-        raise ValueError(f"cnn: expected spatial_dims 1 or 2, got {spatial_dims!r}.")
+    check_int("cnn", "num_position_axes", num_position_axes)
+    if num_position_axes not in (1, 2):
+        raise ValueError(f"cnn: expected num_position_axes 1 or 2, got {num_position_axes!r}.")
     for c in channels:
         check_positive_int("cnn", "every channel count", c)
     check_positive_int("cnn", "features", features)
     check_positive_int("cnn", "hidden_features", hidden_features)
-    conv, pool = (conv1d, max_pool1d) if spatial_dims == 1 else (conv2d, max_pool2d)
+    conv, pool = (conv1d, max_pool1d) if num_position_axes == 1 else (conv2d, max_pool2d)
     layers: list[Layer] = []
     for c in channels:
         if batch_norm:
@@ -71,10 +75,16 @@ def cnn(
         else:
             layers.append(conv(c, kernel_size, b_init=CONV_BIAS_INIT, dtype=dtype))
         layers += [relu(), pool(2)]
-    layers.append(flatten())
+    layers.append(flatten(num_position_axes=num_position_axes))
     if batch_norm:
         layers += [dense(hidden_features, use_bias=False, dtype=dtype),
                    batch_norm_layer(dtype=dtype)]  # fmt: skip
     else:
         layers.append(dense(hidden_features, dtype=dtype))
-    return serial(*layers, relu(), dense(features, dtype=dtype))
+    return serial(*layers, relu(), dense(features, dtype=dtype))._replace(name="cnn")
+
+
+add_layer_cases(
+    "cnn",
+    lambda: [LayerCase("sequence", cnn(1, 3, channels=(2,), hidden_features=4), Arg((2, 6, 1)))],
+)

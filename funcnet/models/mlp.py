@@ -7,12 +7,15 @@ from collections.abc import Callable, Sequence
 import jax.numpy as jnp
 
 from funcnet.core.layer import Layer, check_positive_int
+from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
+from funcnet.core.registry import Arg
 from funcnet.layers.activations import relu
 from funcnet.layers.combinators import serial
 from funcnet.layers.dense import dense
 from funcnet.layers.norm import batch_norm as batch_norm_layer
 
 
+@layer_factory("mlp")
 def mlp(
     hidden_features: Sequence[int],
     features: int,
@@ -35,6 +38,8 @@ def mlp(
       x: ``[..., n_in]`` -> y: ``[..., features]``.
     """
     activation = activation or relu
+    if not callable(activation):
+        raise TypeError(f"mlp: expected activation to be a layer factory, got {activation!r}.")
     for width in hidden_features:
         check_positive_int("mlp", "every hidden width", width)
     check_positive_int("mlp", "features", features)
@@ -45,4 +50,7 @@ def mlp(
         else:
             layers.append(dense(width, dtype=dtype))
         layers.append(activation())
-    return serial(*layers, dense(features, dtype=dtype))
+    return serial(*layers, dense(features, dtype=dtype))._replace(name="mlp")
+
+
+add_layer_cases("mlp", lambda: [LayerCase("one_hidden", mlp((4,), 3), Arg((3, 5)))])

@@ -11,6 +11,8 @@ from typing import Any, Literal
 import jax.numpy as jnp
 
 from funcnet.core.layer import Layer, check_positive_int
+from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
+from funcnet.core.registry import Arg
 from funcnet.layers.attention import learned_positions, sinusoidal_positions, transformer_block
 from funcnet.layers.combinators import serial
 from funcnet.layers.dense import dense
@@ -18,6 +20,7 @@ from funcnet.layers.embedding import embedding
 from funcnet.layers.norm import layer_norm
 
 
+@layer_factory("transformer_lm")
 def transformer_lm(
     vocab_size: int,
     *,
@@ -61,4 +64,13 @@ def transformer_lm(
         *blocks,
         layer_norm(dtype=dtype),
         dense(vocab_size, dtype=dtype),
-    )
+    )._replace(name="transformer_lm")
+
+
+def _cases() -> list[LayerCase]:
+    lm = transformer_lm(7, context=4, features=4, num_heads=2, num_blocks=1, hidden_features=6,
+                        positions="sinusoidal")  # fmt: skip
+    return [LayerCase("sinusoidal", lm, Arg((2, 3), "int", high=7))]
+
+
+add_layer_cases("transformer_lm", _cases)

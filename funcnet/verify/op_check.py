@@ -1,230 +1,73 @@
-"""The three-way check of an op's hand-written backward.
+"""Verify an op's hand-written backward: the named checks run over each sample case.
 
-For a sample case drawn at a dtype, with a random cotangent ``dy``:
-
-1. forward: the custom-VJP forward gives the reference forward's values;
-2. autodiff: the manual VJP matches ``jax.vjp`` of the reference forward, per argument;
-3. finite differences: for a random unit direction ``u`` in each argument, ``⟨dx, u⟩`` matches
-   the central difference of ``⟨dy, forward(x + t·u)⟩`` taken in float64;
-4. jit / vmap: the manual VJP, run eagerly, gives the answer it gives under ``jax.jit``, and
-   ``jax.vmap`` over a stack of three independent draws gives the per-draw answers;
-5. second order (where the case declares it): reverse-over-reverse through the manual
-   backward matches reverse-over-reverse through the reference.
-
-Autodiff is used here, and only here and in the reference path, as the oracle.
+For a sample case drawn at a dtype and seed, :func:`verify_case` builds one
+:class:`~funcnet.verify.case_context.CaseContext` (arguments, a random cotangent ``dy``, the
+manual VJP run eagerly, the tolerances) and runs every check of :data:`CHECKS` over it: no
+autodiff in the backward (:mod:`funcnet.verify.autodiff_guard`), then forward, autodiff,
+finite differences, jit, vmap and second order (:mod:`funcnet.verify.checks`). Each check
+returns one :class:`LeafError` per output or argument; a check that raises is reported as the
+case's crash.
 """
 
 from __future__ import annotations
 
-import inspect
-import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from funcnet.core import registry
 from funcnet.core.op import Op
 from funcnet.core.registry import Arg, Case
-from funcnet.verify.oracle import reference_jit
-from funcnet.verify.report import CaseReport, LeafError, Report, leaf_error
-from funcnet.verify.sampling import (
-    draw_args,
-    generators,
-    is_differentiable,
-    random_cotangent,
-    random_like,
+from funcnet.verify.autodiff_guard import check_no_autodiff
+from funcnet.verify.case_context import CaseContext, make_context
+from funcnet.verify.checks import (
+    check_autodiff,
+    check_finite_differences,
+    check_forward,
+    check_jit,
+    check_second_order,
+    check_vmap,
 )
-from funcnet.verify.tolerances import FD_STEP, is_low_precision, tolerances
+from funcnet.verify.report import CaseReport, LeafError, Report
 
-VMAP_DRAWS = 3
-LOW_PRECISION_SLACK = 4.0  # see the autodiff check at bfloat16/float16
+Check = Callable[[CaseContext], list[LeafError]]
 
-
-def arg_names(fn: Callable[..., Any], n: int) -> list[str]:
-    """Names of the first ``n`` positional arguments of ``fn`` (``b`` for ``*b``)."""
-    names: list[str] = []
-    for p in inspect.signature(fn).parameters.values():
-        if p.kind is p.VAR_POSITIONAL:
-            extra = n - len(names)
-            names += [p.name] if extra == 1 else [f"{p.name}[{j}]" for j in range(extra)]
-        elif p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            names.append(p.name)
-    return (names + [f"arg{i}" for i in range(len(names), n)])[:n]
-
-
-def manual_vjp(op: Op) -> Callable[[tuple, Any], tuple]:
-    """``(args, dy) -> cotangents`` through the op's hand-written backward."""
-    return lambda args, dy: jax.vjp(op.manual, *args)[1](dy)
-
-
-def directional_error(
-    check: str,
-    path: str,
-    analytic: float,
-    numeric: float,
-    grad_norm: float,
-    tolerance: float,
-    floor: float = 1e-3,
-) -> LeafError:
-    """Relative error of a directional derivative against its finite-difference estimate.
-
-    The denominator is floored at ``floor·‖grad‖`` (``1e-3`` by default): a random unit
-    direction in n dimensions gives ``|⟨grad, u⟩| ≈ ‖grad‖/√n``, so only an unlucky direction
-    falls below that floor, and then the estimate's own noise would otherwise dominate. Low
-    precision floors it at ``‖grad‖`` itself (see tolerances.py).
-    """
-    abs_err = abs(analytic - numeric)
-    scale = max(abs(analytic), abs(numeric), floor * grad_norm)
-    rel = abs_err / scale if scale > 0 else (0.0 if abs_err == 0 else float("inf"))
-    if not np.isfinite(analytic):
-        rel = abs_err = float("inf")
-    return LeafError(check, path, abs_err, rel, (), tolerance)
-
-
-def central_difference(f: Callable[[float], Any], h: float, refinements: int = 2) -> float:
-    """``(f(s) − f(−s)) / 2s`` in float64, at the step ``s`` in ``h, h/4, h/16, …`` where it has
-    converged.
-
-    On a smooth segment consecutive estimates agree to ``O(s²)``. A kink within ``±s`` (a relu
-    or max-pool switch the direction happens to cross) makes an estimate wrong by up to the jump
-    in slope, and shrinking the step moves the kink out of reach. The estimate returned is the
-    finer one of the consecutive pair that agrees best; the analytic gradient plays no part in
-    the choice.
-    """
-    steps = [h / 4**k for k in range(refinements + 1)]
-    estimates = [float((f(s) - f(-s)) / (2 * s)) for s in steps]
-    gaps = [abs(a - b) for a, b in itertools.pairwise(estimates)]
-    if not gaps:
-        return estimates[0]
-    return estimates[1 + gaps.index(min(gaps))]
-
-
-def to_float64(tree: Any) -> Any:
-    """Floating leaves of ``tree`` in float64 (integer leaves, labels and masks, unchanged)."""
-    return jax.tree.map(lambda a: a.astype(jnp.float64) if is_differentiable(a) else a, tree)
-
-
-def tree_vdot(a: Any, b: Any) -> jax.Array:
-    """``Σ_leaves ⟨a, b⟩``: the pairing of an output pytree with its cotangent."""
-    return sum(jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
-
-
-def output_paths(y: Any) -> list[str]:
-    """``"y"`` for a single output, ``"y[0]"``, ``"y[1]"``, ... for a tuple of outputs."""
-    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(y)[0]]
-    return [f"y{p}" for p in paths]
+CHECKS: tuple[tuple[str, Check], ...] = (
+    ("no_autodiff", check_no_autodiff),
+    ("forward", check_forward),
+    ("autodiff", check_autodiff),
+    ("finite_differences", check_finite_differences),
+    ("jit", check_jit),
+    ("vmap", check_vmap),
+    ("second_order", check_second_order),
+)
 
 
 def _check_case(case: Case, dtype: jnp.dtype, seed: int) -> list[LeafError]:
-    op, tol = case.op, tolerances(dtype)
-    rng_args, rng_dy, rng_dir, rng_vmap, rng_second = generators(seed, 5)
-    args = draw_args(case.args, rng_args, dtype)
-    names = arg_names(op.forward, len(args))
-    diff = [i for i, a in enumerate(args) if is_differentiable(a)]
-    errors: list[LeafError] = []
+    ctx = make_context(case, dtype, seed)
+    return [error for _, check in CHECKS for error in check(ctx)]
 
-    # The manual VJP runs eagerly (op by op); everything else is compiled, which keeps the
-    # verifier's cost to a few compilations per case.
-    y_manual, vjp_manual = jax.vjp(op.manual, *args)
-    forward = reference_jit(op.forward)
-    y_ref = forward(*args)
-    for path, a, e in zip(
-        output_paths(y_ref), jax.tree.leaves(y_manual), jax.tree.leaves(y_ref), strict=True
-    ):
-        errors.append(leaf_error("forward", path, a, e, tol.transforms))
-    dy = random_cotangent(rng_dy, y_ref)
-    g_manual = vjp_manual(dy)
-    reference_vjp = reference_jit(lambda xs, d: jax.vjp(op.forward, *xs)[1](d))
-    g_ref = reference_vjp(args, dy)
-    tolerance = {i: tol.autodiff for i in diff}
-    fd_tolerance = {i: tol.finite_differences for i in diff}
-    if is_low_precision(dtype):
-        # The oracle is autodiff in float64; the manual backward may be as inexact as autodiff
-        # itself is in this dtype (a few times over), never required to be better.
-        g_exact = reference_vjp(to_float64(args), to_float64(dy))
-        for i in diff:
-            own = leaf_error("autodiff", names[i], g_ref[i], g_exact[i], 0.0).max_rel_err
-            tolerance[i] = max(tol.autodiff, LOW_PRECISION_SLACK * own)
-            fd_tolerance[i] = max(tol.finite_differences, tolerance[i])
-        g_ref = g_exact
-    for i in diff:
-        errors.append(leaf_error("autodiff", names[i], g_manual[i], g_ref[i], tolerance[i]))
 
-    # Finite differences, always in float64 whatever dtype the gradient was computed in.
-    args64, dy64 = to_float64(args), to_float64(dy)
-    for i in diff:
-        u = random_like(rng_dir, args64[i])
-        u = u / jnp.linalg.norm(u)
-        h = FD_STEP * max(1.0, float(jnp.max(jnp.abs(args64[i]))))
-
-        def along(t: float, i: int = i, u: jax.Array = u) -> jax.Array:
-            moved = (*args64[:i], args64[i] + t * u, *args64[i + 1 :])
-            return tree_vdot(dy64, forward(*moved))
-
-        g = jnp.asarray(g_manual[i], jnp.float64)
-        analytic = float(jnp.vdot(g, u))
-        errors.append(
-            directional_error(
-                "finite_differences",
-                names[i],
-                analytic,
-                central_difference(along, h),
-                float(jnp.linalg.norm(g)),
-                fd_tolerance[i],
-                tol.fd_floor,
-            )
-        )
-
-    vjp_jit = jax.jit(manual_vjp(op))
-    g_jit = vjp_jit(args, dy)
-    for i in diff:
-        errors.append(leaf_error("jit", names[i], g_jit[i], g_manual[i], tol.transforms))
-
-    draws = [args] + [draw_args(case.args, rng_vmap, dtype) for _ in range(VMAP_DRAWS - 1)]
-    dys = [dy] + [random_cotangent(rng_vmap, dy) for _ in range(VMAP_DRAWS - 1)]
-    stacked_args = tuple(jnp.stack(column) for column in zip(*draws, strict=True))
-    stacked_dy = jax.tree.map(lambda *d: jnp.stack(d), *dys)
-    g_vmap = jax.jit(jax.vmap(manual_vjp(op)))(stacked_args, stacked_dy)
-    g_each = [g_manual] + [vjp_jit(a, d) for a, d in zip(draws[1:], dys[1:], strict=True)]
-    for i in diff:
-        expected = jnp.stack([g[i] for g in g_each])
-        errors.append(leaf_error("vmap", names[i], g_vmap[i], expected, tol.transforms))
-
-    # Second order is a property of the backward's code, checked in float32 and float64.
-    if case.second_order and not is_low_precision(dtype):
-        vs = [random_like(rng_second, args[i]) for i in diff]
-
-        def contracted(fn: Callable[..., Any]) -> Callable[[tuple], jax.Array]:
-            # ⟨vjp(x)(dy), v⟩ as a function of the differentiable arguments only
-            def h(diff_args: tuple) -> jax.Array:
-                xs = list(args)
-                for i, a in zip(diff, diff_args, strict=True):
-                    xs[i] = a
-                cot = jax.vjp(fn, *xs)[1](dy)
-                return sum(jnp.vdot(cot[i], v) for i, v in zip(diff, vs, strict=True))
-
-            return h
-
-        diff_args = tuple(args[i] for i in diff)
-        h_manual = jax.jit(jax.grad(contracted(op.manual)))(diff_args)
-        h_ref = reference_jit(jax.grad(contracted(op.forward)))(diff_args)
-        for j, i in enumerate(diff):
-            errors.append(leaf_error("second_order", names[i], h_manual[j], h_ref[j], tol.autodiff))
-    return errors
+def not_applicable(op: Op) -> tuple[str, ...]:
+    """The checks that do not apply to ``op``, each with the reason the op declares."""
+    if isinstance(op.finite_differences, str):
+        return (f"finite differences do not apply: {op.finite_differences}",)
+    return ()
 
 
 def verify_case(case: Case, dtype: Any = jnp.float64, seed: int = 0) -> CaseReport:
     """Run every check on one sample case; a crash is reported, not raised."""
-    dtype_name = jnp.dtype(dtype).name
+    op = case.op
+    head = (op.name, case.label, jnp.dtype(dtype).name)
+    tail = {"gradient": op.gradient, "notes": not_applicable(op), "seed": seed}
     with jax.enable_x64(True):
         try:
             errors = _check_case(case, jnp.dtype(dtype), seed)
         except Exception as e:  # a wrong backward can fail in many ways; report them all
-            return CaseReport(case.op.name, case.label, dtype_name, (), f"{type(e).__name__}: {e}")
-    return CaseReport(case.op.name, case.label, dtype_name, tuple(errors))
+            return CaseReport(*head, (), f"{type(e).__name__}: {e}", **tail)
+    return CaseReport(*head, tuple(errors), **tail)
 
 
 def verify_op(
@@ -233,9 +76,13 @@ def verify_op(
     *,
     dtypes: Sequence[Any] = (jnp.float64,),
     seed: int = 0,
+    seeds: Sequence[int] | None = None,
     second_order: bool = False,
 ) -> Report:
     """Verify one op: a registered name, or an :class:`Op` with the argument specs to draw.
+
+    Every case runs at every dtype of ``dtypes`` and every seed of ``seeds`` (``(seed,)`` by
+    default); :meth:`Report.margins` gives the smallest margin per check over them.
 
     Examples:
       >>> from funcnet.layers.dense import dense_op
@@ -255,17 +102,28 @@ def verify_op(
             cases = [c._replace(op=op) for c in cases]
         else:
             cases = [Case("given", op, tuple(args), second_order)]
-    return Report(tuple(verify_case(c, d, seed) for c in cases for d in dtypes))
+    return Report(_verify_cases(cases, dtypes, (seed,) if seeds is None else seeds))
+
+
+def _verify_cases(
+    cases: Sequence[Case], dtypes: Sequence[Any], seeds: Sequence[int]
+) -> tuple[CaseReport, ...]:
+    return tuple(verify_case(c, d, s) for c in cases for d in dtypes for s in seeds)
 
 
 def verify_registry(
-    names: Sequence[str] | None = None, *, dtypes: Sequence[Any] = (jnp.float64,), seed: int = 0
+    names: Sequence[str] | None = None,
+    *,
+    dtypes: Sequence[Any] = (jnp.float64,),
+    seed: int = 0,
+    seeds: Sequence[int] | None = None,
 ) -> Report:
-    """Verify every registered op (or those named); an op without cases fails."""
+    """Verify every registered op (or those named) at every dtype and seed (``(seed,)`` by
+    default); an op without cases fails."""
     reports: list[CaseReport] = []
     for name in names if names is not None else registry.op_names():
         cases = registry.cases(name)
         if not cases:
             reports.append(CaseReport(name, "-", "-", (), "no sample cases are registered"))
-        reports += [verify_case(c, d, seed) for c in cases for d in dtypes]
+        reports += _verify_cases(cases, dtypes, (seed,) if seeds is None else seeds)
     return Report(tuple(reports))

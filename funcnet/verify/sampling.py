@@ -97,3 +97,13 @@ def random_cotangent(rng: np.random.Generator, y: Any) -> Any:
 def is_differentiable(x: jax.Array) -> bool:
     """Whether an argument gets a cotangent (floating point) or not (integer labels)."""
     return jnp.issubdtype(jnp.result_type(x), jnp.inexact)
+
+
+def to_float64(tree: Any) -> Any:
+    """Floating leaves of ``tree`` in float64 (integer leaves, labels and masks, unchanged).
+
+    Converted by NumPy: an eager ``astype`` compiles a program for every new shape.
+    """
+    return jax.tree.map(
+        lambda a: _as(np.asarray(a), jnp.float64) if is_differentiable(a) else a, tree
+    )

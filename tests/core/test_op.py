@@ -40,8 +40,10 @@ def test_both_paths_give_identical_forward_values():
 def test_invalid_backward_names_the_op():
     with pytest.raises(ValueError, match=r"dense: expected backward to be one of .* got 'auto'"):
         dense_op()(jnp.ones((1, 2)), jnp.ones((2, 2)), jnp.ones(2), backward="auto")
-    with pytest.raises(ValueError, match="train step"):
+    with pytest.raises(TypeError, match="train step"):  # not a string: a wrong kind of object
         check_backward(None, "train step")
+    with pytest.raises(ValueError, match="train step"):
+        check_backward("Manual", "train step")
 
 
 def test_with_bwd_keeps_name_and_forward():

@@ -42,7 +42,9 @@ def test_op_passes_three_way_check_float64(name):
     assert summary["max_rel_err_autodiff"] <= 1e-10
     assert summary["max_rel_err_fd"] <= 1e-6
     checks = {e.check for c in report.cases for e in c.errors}
-    assert {"forward", "autodiff", "finite_differences", "jit", "vmap"} <= checks
+    assert {"no_autodiff", "forward", "autodiff", "finite_differences", "jit", "vmap"} <= checks
+    guarded = {c.case for c in report.cases for e in c.errors if e.check == "no_autodiff"}
+    assert guarded == {c.label for c in registry.cases(name)}  # every case's backward traced
 
 
 @pytest.mark.parametrize("name", ALL_OPS)
@@ -51,6 +53,16 @@ def test_op_passes_three_way_check_float32(name):
     # and the verifier's float32 tolerances work together (the rest would double the cost).
     report = Report((verify_case(registry.cases(name)[0], jnp.float32),)).raise_if_failed()
     assert report.cases[0].dtype == "float32"
+
+
+@pytest.mark.parametrize("name", ALL_OPS)
+def test_op_passes_three_way_check_bfloat16(name):
+    # The first case of each op in bfloat16 (float64 oracle, derived tolerances): a false alarm
+    # or a backward that breaks in low precision shows here (the full sweep over every case,
+    # dtype and five seeds is `funcnet check --seeds 5`, recorded in docs/mixed_precision.md).
+    case = registry.cases(name)[0]
+    report = Report((verify_case(case, jnp.bfloat16),)).raise_if_failed()
+    assert report.cases[0].dtype == "bfloat16"
 
 
 def test_a_factory_without_cases_fails_the_contract():
@@ -89,14 +101,10 @@ def test_second_order_is_declared_somewhere_for_each_smooth_family():
     assert {"dense", "sigmoid", "tanh", "softmax", "log_softmax"} <= declared
 
 
-AUTODIFF_CALLS = ("jax.grad", "jax.vjp", "jax.jvp", "jax.linearize", "jax.jacrev",
-                  "jax.jacfwd", "jax.value_and_grad", "jax.hessian", "custom_vjp")  # fmt: skip
-
-
 @pytest.mark.parametrize("name", ALL_OPS)
-def test_hand_written_backward_calls_no_autodiff(name):
+def test_hand_written_backward_opens_with_its_vjp(name):
+    # That the backward calls no autodiff is checked at run time, by the verifier's no_autodiff
+    # guard (tests/verify/test_autodiff_guard.py), in every case of the float64 check above.
     for case in registry.cases(name):
         source = inspect.getsource(case.op.bwd)
         assert "# d" in source, f"{name}: bwd should open with its VJP in matrix form"
-        used = [call for call in AUTODIFF_CALLS if call in source]
-        assert used == [], f"{name}: the hand-written backward calls {used}"

@@ -75,3 +75,19 @@ def test_digits_as_images_need_no_reshape():
     np.testing.assert_array_equal(train.y, flat.y)
     with pytest.raises(TypeError, match="digits: expected images to be a bool, got 'yes'"):
         digits(images="yes")
+
+
+def test_dataset_replace_keeps_the_other_field():
+    data = make_dataset(np.zeros((5, 3), np.float32), np.arange(5))
+    replaced = data._replace(y=np.ones(5))
+    assert len(replaced) == 5
+    assert replaced.x is data.x and replaced.y.tolist() == [1.0] * 5
+
+
+def test_dataset_replace_and_unpacking_keep_the_fields():
+    data = make_dataset(np.zeros((5, 3), np.float32), np.arange(5))
+    replaced = data._replace(y=np.ones(5))
+    assert len(replaced) == 5
+    assert replaced.x is data.x and replaced.y.tolist() == [1.0] * 5
+    x, y = data
+    assert x is data.x and y is data.y

@@ -1,4 +1,7 @@
-"""serial, parallel and residual."""
+"""serial, parallel and residual: composition, errors, keys.
+
+Shapes, gradients (verify_model), jit, vmap and bad input: the layer contract
+(tests/core/test_layer_registry.py)."""
 
 import jax
 import jax.numpy as jnp
@@ -8,8 +11,6 @@ import pytest
 from funcnet.layers.activations import relu, tanh
 from funcnet.layers.combinators import parallel, residual, serial
 from funcnet.layers.dense import dense
-from funcnet.losses import mean_squared_error
-from funcnet.verify import verify_model
 
 
 def test_serial_composes_in_order():
@@ -29,10 +30,14 @@ def test_parallel_maps_tuple_to_tuple():
     assert out_shape == ((4, 2), (4, 5))
     y, _ = model.apply(params, state, (jnp.ones((4, 3)), jnp.zeros((4, 5))))
     assert y[0].shape == (4, 2) and jnp.all(y[1] == 0)
-    with pytest.raises(ValueError, match="parallel: expected a tuple of 2 input shapes"):
+    with pytest.raises(TypeError, match="parallel: expected a tuple of 2 input shapes"):
         model.init(jax.random.key(0), (4, 3))
-    with pytest.raises(ValueError, match="parallel: expected a tuple of 2 inputs"):
+    with pytest.raises(ValueError, match="parallel: expected a tuple of 2 input shapes"):
+        model.init(jax.random.key(0), ((4, 3),))
+    with pytest.raises(TypeError, match="parallel: expected a tuple of 2 inputs"):
         model.apply(params, state, jnp.ones((4, 3)))
+    with pytest.raises(ValueError, match="parallel: expected a tuple of 2 inputs, got 1"):
+        model.apply(params, state, (jnp.ones((4, 3)),))
 
 
 def test_residual_adds_the_input():
@@ -50,20 +55,10 @@ def test_residual_adds_the_input():
 def test_combinators_reject_bad_layers():
     with pytest.raises(ValueError, match="serial: expected at least one layer"):
         serial()
-    with pytest.raises(ValueError, match="serial: expected a Layer at position 1"):
+    with pytest.raises(TypeError, match="serial: expected a Layer at position 1"):
         serial(dense(2), "relu")
-
-
-def test_nested_model_gradients_verify():
-    model = serial(dense(4), residual(dense(4), tanh()), parallel_free_head())
-    _, params, state = model.init(jax.random.key(0), (5, 3))
-    batch = (jax.random.normal(jax.random.key(1), (5, 3)), jnp.ones((5, 2)))
-    report = verify_model(model, params, state, batch, mean_squared_error()).raise_if_failed()
-    assert "[1][0].w" in {e.path for e in report.cases[0].errors}
-
-
-def parallel_free_head():
-    return serial(relu(), dense(2))
+    with pytest.raises(TypeError, match="parallel: expected a Layer at position 0"):
+        parallel(relu)
 
 
 def test_keys_are_split_between_children():

@@ -1,5 +1,5 @@
-"""Recurrent classifiers: shapes and masks (the gradients of the layers they are made of are
-verified through the layer registry, and `funcnet train` verifies the whole model)."""
+"""Recurrent classifiers: masks, errors. Shapes, gradients (verify_model), jit and vmap: the
+layer contract (tests/core/test_layer_registry.py)."""
 
 import jax
 import numpy as np
@@ -23,3 +23,5 @@ def test_lstm_classifier_reads_the_last_real_step_under_a_mask():
 def test_unknown_kind_is_an_error():
     with pytest.raises(ValueError, match="recurrent_classifier: expected kind in"):
         recurrent_classifier("transformer", 4, 2)
+    with pytest.raises(TypeError, match="recurrent_classifier: expected kind in"):
+        recurrent_classifier(None, 4, 2)

@@ -164,7 +164,7 @@ def test_an_optimizer_that_keeps_the_batch_axis_is_a_clear_error():
 
 def test_bad_backward_is_rejected_when_building():
     model, *_ = _setup()
-    with pytest.raises(ValueError, match="per_example_grads: expected backward"):
+    with pytest.raises(TypeError, match="per_example_grads: expected backward"):
         per_example_grads(model, LOSS, backward=None)
     with pytest.raises(ValueError, match="make_per_example_train_step: expected backward"):
         make_per_example_train_step(model, LOSS, optax.sgd(0.1), backward="auto")

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from funcnet.verify.op_check import central_difference
+from funcnet.verify.finite_differences import central_difference, rounding_noise
 
 H = 1e-3
 
@@ -30,3 +30,14 @@ def test_a_kink_within_the_first_step_is_stepped_out_of():
 def test_a_kink_at_the_point_itself_is_not_smoothed_away():
     # |s| has no derivative at 0: every step gives 0, the average of the one-sided slopes.
     assert central_difference(abs, H) == 0.0
+
+
+def test_rounding_noise_reads_the_spread_about_a_smooth_curve():
+    # A smooth cubic plus a deterministic ±1e-12 pattern: the cubic is taken up, the noise read.
+    noise = {k: 1e-12 * (-1) ** k for k in range(-4, 5)}
+
+    def f(s):
+        return 3.0 + 2.0 * s - s**2 + 5.0 * s**3 + noise[round(s / 0.25e-3)]
+
+    assert 0.9e-12 < rounding_noise(f, 1e-3) < 1.6e-12
+    assert rounding_noise(lambda s: 3.0 + 2.0 * s - s**2, 1e-3) < 4e-15  # f's own rounding

@@ -21,9 +21,15 @@ import jax.numpy as jnp
 from jax import lax
 
 from funcnet.core.layer import Layer, elementwise
+from funcnet.core.layer_registry import layer_factory
 from funcnet.core.op import Op, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
-from funcnet.layers.activations._helpers import KINK, finite_float, shape_cases
+from funcnet.layers.activations._helpers import (
+    KINK,
+    add_activation_layer_cases,
+    finite_float,
+    shape_cases,
+)
 
 
 @op_factory("identity")
@@ -122,6 +128,7 @@ def leaky_relu_op(negative_slope: float = 0.01) -> Op:
     return make_op("leaky_relu", forward, fwd, bwd)
 
 
+@layer_factory("identity")
 def identity() -> Layer:
     """A layer returning its input unchanged.
 
@@ -137,6 +144,7 @@ def identity() -> Layer:
     return elementwise(identity_op())
 
 
+@layer_factory("sigmoid")
 def sigmoid() -> Layer:
     """A layer applying the logistic sigmoid ``1 / (1 + exp(−x))`` elementwise.
 
@@ -152,6 +160,7 @@ def sigmoid() -> Layer:
     return elementwise(sigmoid_op())
 
 
+@layer_factory("tanh")
 def tanh() -> Layer:
     """A layer applying the hyperbolic tangent elementwise.
 
@@ -167,6 +176,7 @@ def tanh() -> Layer:
     return elementwise(tanh_op())
 
 
+@layer_factory("relu")
 def relu() -> Layer:
     """A layer applying the rectifier ``max(x, 0)`` elementwise.
 
@@ -182,6 +192,7 @@ def relu() -> Layer:
     return elementwise(relu_op())
 
 
+@layer_factory("leaky_relu")
 def leaky_relu(negative_slope: float = 0.01) -> Layer:
     """A layer applying ``x if x ≥ 0 else negative_slope · x`` elementwise.
 
@@ -224,3 +235,8 @@ add_cases(
         leaky_relu_op(), Case("matrix_slope_-0.5", leaky_relu_op(-0.5), (Arg((4, 5), **KINK),))
     ),
 )
+add_activation_layer_cases("identity", identity)
+add_activation_layer_cases("sigmoid", sigmoid)
+add_activation_layer_cases("tanh", tanh)
+add_activation_layer_cases("relu", relu)
+add_activation_layer_cases("leaky_relu", lambda: leaky_relu(-0.5))

@@ -22,9 +22,15 @@ import jax.numpy as jnp
 from jax import lax
 
 from funcnet.core.layer import Layer, elementwise
+from funcnet.core.layer_registry import layer_factory
 from funcnet.core.op import Op, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
-from funcnet.layers.activations._helpers import KINK, finite_float, shape_cases
+from funcnet.layers.activations._helpers import (
+    KINK,
+    add_activation_layer_cases,
+    finite_float,
+    shape_cases,
+)
 
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
@@ -58,7 +64,7 @@ def elu_op(alpha: float = 1.0) -> Op:
 def gelu_op(approximate: bool = False) -> Op:
     """The Gaussian error linear unit ``x -> x Φ(x)``, or its tanh approximation."""
     if not isinstance(approximate, bool):
-        raise ValueError(f"gelu: expected approximate to be a bool, got {approximate!r}.")
+        raise TypeError(f"gelu: expected approximate to be a bool, got {approximate!r}.")
 
     def forward(x):
         if approximate:
@@ -101,6 +107,7 @@ def softplus_op() -> Op:
     return make_op("softplus", forward, fwd, bwd)
 
 
+@layer_factory("elu")
 def elu(alpha: float = 1.0) -> Layer:
     """A layer applying ``x if x > 0 else alpha · (exp(x) − 1)`` elementwise.
 
@@ -119,6 +126,7 @@ def elu(alpha: float = 1.0) -> Layer:
     return elementwise(elu_op(alpha))
 
 
+@layer_factory("gelu")
 def gelu(approximate: bool = False) -> Layer:
     """A layer applying the GELU ``x Φ(x)`` elementwise.
 
@@ -137,6 +145,7 @@ def gelu(approximate: bool = False) -> Layer:
     return elementwise(gelu_op(approximate))
 
 
+@layer_factory("softplus")
 def softplus() -> Layer:
     """A layer applying ``log(1 + exp(x))`` elementwise.
 
@@ -174,3 +183,6 @@ add_cases(
         softplus_op(), Case("matrix", softplus_op(), (Arg((4, 5), low=-30.0, high=30.0),), True)
     ),
 )
+add_activation_layer_cases("elu", elu)
+add_activation_layer_cases("gelu", lambda: gelu(approximate=True))
+add_activation_layer_cases("softplus", softplus)

@@ -20,15 +20,17 @@ from typing import Any
 import jax.numpy as jnp
 from jax import lax
 
-from funcnet.core.layer import Layer, elementwise
+from funcnet.core.layer import Layer, check_negative_axes, elementwise
+from funcnet.core.layer_registry import layer_factory
 from funcnet.core.op import Op, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
+from funcnet.layers.activations._helpers import add_activation_layer_cases
 
 
 def check_axis_type(name: str, axis: Any) -> int:
-    """Return ``axis``, raising a ValueError unless it is a Python int."""
+    """Return ``axis``, raising a TypeError unless it is a Python int."""
     if isinstance(axis, bool) or not isinstance(axis, int):
-        raise ValueError(f"{name}: expected axis to be an int, got {axis!r}.")
+        raise TypeError(f"{name}: expected axis to be an int, got {axis!r}.")
     return axis
 
 
@@ -91,11 +93,13 @@ def log_softmax_op(axis: int = -1) -> Op:
     return make_op("log_softmax", forward, fwd, bwd)
 
 
+@layer_factory("softmax")
 def softmax(axis: int = -1) -> Layer:
     """A layer normalising ``exp(x)`` to sum to one along ``axis``.
 
     Args:
-      axis: the axis to normalise along (an int in ``[−rank, rank)`` of the input).
+      axis: the axis to normalise along, negative (counted from the end, so that the layer
+        means the same with any number of leading batch axes).
 
     Shapes:
       x: ``[...]`` -> y: ``[...]``, non-negative and summing to one along ``axis``.
@@ -106,15 +110,15 @@ def softmax(axis: int = -1) -> Layer:
       >>> y.tolist()
       [[0.5, 0.5], [1.0, 0.0]]
     """
-    op = softmax_op(axis)
-    return elementwise(op, check=lambda x: check_axis_in_range("softmax", axis, jnp.shape(x)))
+    return _along_axis(softmax_op(axis), axis)
 
 
+@layer_factory("log_softmax")
 def log_softmax(axis: int = -1) -> Layer:
     """A layer computing ``x − log Σ_axis exp(x)``, the log of :func:`softmax`.
 
     Args:
-      axis: the axis to normalise along (an int in ``[−rank, rank)`` of the input).
+      axis: as for :func:`softmax`.
 
     Shapes:
       x: ``[...]`` -> y: ``[...]``, non-positive, with ``exp(y)`` summing to one along ``axis``.
@@ -125,8 +129,13 @@ def log_softmax(axis: int = -1) -> Layer:
       >>> [[round(v, 6) for v in row] for row in y.tolist()]
       [[-0.693147, -0.693147], [0.0, -20000.0]]
     """
-    op = log_softmax_op(axis)
-    return elementwise(op, check=lambda x: check_axis_in_range("log_softmax", axis, jnp.shape(x)))
+    return _along_axis(log_softmax_op(axis), axis)
+
+
+def _along_axis(op: Op, axis: int) -> Layer:
+    """The layer applying ``op`` along a negative ``axis``, checked against the input's rank."""
+    check_negative_axes(op.name, axis)
+    return elementwise(op, check=lambda shape: check_axis_in_range(op.name, axis, shape))
 
 
 def _cases(make: Any) -> list[Case]:
@@ -141,3 +150,5 @@ def _cases(make: Any) -> list[Case]:
 
 add_cases("softmax", lambda: _cases(softmax_op))
 add_cases("log_softmax", lambda: _cases(log_softmax_op))
+add_activation_layer_cases("softmax", softmax)
+add_activation_layer_cases("log_softmax", log_softmax)

@@ -27,7 +27,7 @@ MASK_KINDS = (None, "bool", "additive")
 def check_config(name: str, causal: Any, mask: Any) -> None:
     """Validate the configuration closed over by an attention op factory."""
     if not isinstance(causal, bool):
-        raise ValueError(f"{name}: expected causal to be a bool, got {causal!r}.")
+        raise TypeError(f"{name}: expected causal to be a bool, got {causal!r}.")
     if mask not in MASK_KINDS:
         raise ValueError(f"{name}: expected mask to be one of {MASK_KINDS}, got {mask!r}.")
 
@@ -76,13 +76,18 @@ def check_mask(name: str, kind: str | None, mask: tuple, scores_shape: tuple, dt
             f"{name}: expected an additive mask of dtype {jnp.dtype(dtype)} (q's dtype), "
             f"got {m_dtype}."
         )
+    check_mask_shape(name, shape, scores_shape, "the scores' shape", "[..., Tq, Tk]")
+
+
+def check_mask_shape(name: str, shape: tuple, scores_shape: tuple, what: str, layout: str) -> None:
+    """Raise unless a mask of ``shape`` broadcasts to ``scores_shape`` (aligned on the right)."""
     fits = len(shape) <= len(scores_shape) and all(
         a in (1, b) for a, b in zip(shape[::-1], scores_shape[::-1], strict=False)
     )
     if not fits:
         raise ValueError(
-            f"{name}: expected a mask broadcastable to the scores' shape {scores_shape} "
-            f"[..., Tq, Tk], got shape {shape}."
+            f"{name}: expected a mask broadcastable to {what} {scores_shape} {layout}, "
+            f"got shape {shape}."
         )
 
 

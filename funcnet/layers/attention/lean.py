@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from funcnet.core.layer import check_positive_int
 from funcnet.core.op import Op, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.layers.attention._common import (
@@ -78,10 +79,7 @@ def dot_product_attention_lean_op(
       [0.0, 0.5, 1.0]
     """
     check_config(NAME, causal, mask)
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size <= 0:
-        raise ValueError(
-            f"{NAME}: expected block_size to be a positive integer, got {block_size!r}."
-        )
+    check_positive_int(NAME, "block_size", block_size)
 
     def layout(q, k, v, m):
         """Validate; return the block size, block count, the key blocks and the mask blocks."""

@@ -17,7 +17,10 @@ import jax
 import jax.numpy as jnp
 
 from funcnet.core.layer import Layer, check_floating, check_positive_int
+from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import check_backward
+from funcnet.core.registry import Arg
+from funcnet.layers.attention._common import check_mask_shape
 from funcnet.layers.attention.dot_product import dot_product_attention_op
 from funcnet.layers.attention.heads import merge_heads_op, split_heads_op
 from funcnet.layers.attention.lean import dot_product_attention_lean_op
@@ -76,17 +79,11 @@ def _check_mask(mask: Any, scores_shape: tuple[int, ...], dtype: Any) -> str:
         kind = "bool"
     else:
         raise ValueError(f"{NAME}: expected a boolean, integer or float mask, got {m_dtype}.")
-    fits = len(shape) <= len(scores_shape) and all(
-        a in (1, b) for a, b in zip(shape[::-1], scores_shape[::-1], strict=False)
-    )
-    if not fits:
-        raise ValueError(
-            f"{NAME}: expected a mask broadcastable to {scores_shape} [..., heads, Tq, Tk], "
-            f"got shape {shape}."
-        )
+    check_mask_shape(NAME, shape, scores_shape, "the scores' shape", "[..., heads, Tq, Tk]")
     return kind
 
 
+@layer_factory("multi_head_attention")
 def multi_head_attention(
     num_heads: int,
     *,
@@ -131,7 +128,7 @@ def multi_head_attention(
         if value is not None:
             check_positive_int(NAME, what, value)
     if not isinstance(causal, bool) or not isinstance(lean, bool):
-        raise ValueError(f"{NAME}: expected causal and lean to be bools, got {causal!r}, {lean!r}.")
+        raise TypeError(f"{NAME}: expected causal and lean to be bools, got {causal!r}, {lean!r}.")
     check_positive_int(NAME, "block_size", block_size)
 
     def attention_op(kind: str | None):
@@ -204,3 +201,15 @@ def multi_head_attention(
         return project(params.out, merge(o, backward=backward), backward), state
 
     return Layer(NAME, init, apply)
+
+
+add_layer_cases(
+    NAME,
+    lambda: [
+        LayerCase(  # lean with two key blocks: the direct op is in every transformer case
+            "causal_lean",
+            multi_head_attention(2, causal=True, lean=True, block_size=2),
+            Arg((2, 3, 4)),
+        )
+    ],
+)

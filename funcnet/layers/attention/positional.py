@@ -25,6 +25,7 @@ from funcnet.core.layer import (
     check_positive_int,
     check_shape_rank,
 )
+from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op, check_backward, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.initializers import Initializer, normal
@@ -40,7 +41,8 @@ def sinusoidal_table(length: int, features: int, dtype: Any = jnp.float32) -> ja
       [0.0, 1.0, 0.0, 1.0]
     """
     check_positive_int("sinusoidal_table", "length", length)
-    if isinstance(features, bool) or not isinstance(features, int) or features <= 0 or features % 2:
+    check_positive_int("sinusoidal_table", "features", features)
+    if features % 2:
         raise ValueError(
             f"sinusoidal_table: expected features to be a positive even integer, got {features!r}."
         )
@@ -52,7 +54,7 @@ def sinusoidal_table(length: int, features: int, dtype: Any = jnp.float32) -> ja
 
 
 def _check_sequence(name: str, shape: tuple[int, ...], max_length: int | None) -> None:
-    check_shape_rank(name, shape, 2)
+    check_shape_rank(name, shape, 2, "input [..., T, D]")
     if max_length is not None and shape[-2] > max_length:
         raise ValueError(
             f"{name}: expected a sequence of length <= max_length={max_length} on axis -2, "
@@ -60,6 +62,7 @@ def _check_sequence(name: str, shape: tuple[int, ...], max_length: int | None) -
         )
 
 
+@layer_factory("sinusoidal_positions")
 def sinusoidal_positions() -> Layer:
     """A parameter-free layer adding :func:`sinusoidal_table` to ``x [..., T, D]`` (even ``D``).
 
@@ -71,17 +74,25 @@ def sinusoidal_positions() -> Layer:
     """
     add = add_op()
 
+    def check(shape: Shape) -> None:
+        _check_sequence("sinusoidal_positions", shape, None)
+        if shape[-1] % 2:  # the table pairs a sine and a cosine per frequency
+            raise ValueError(
+                f"sinusoidal_positions: expected an even number of features D on axis -1, "
+                f"got shape {tuple(shape)}."
+            )
+
     def init(key: jax.Array, input_shape: Shape) -> tuple[Shape, tuple, tuple]:
         del key
         shape = check_input_shape("sinusoidal_positions", input_shape)
-        _check_sequence("sinusoidal_positions", shape, None)
+        check(shape)
         return shape, (), ()
 
     def apply(params, state, x, *, key=None, train=False, backward="manual"):
         del params, key, train
         check_backward(backward, "sinusoidal_positions")
         check_floating("sinusoidal_positions", x)
-        _check_sequence("sinusoidal_positions", jnp.shape(x), None)
+        check(jnp.shape(x))
         table = sinusoidal_table(x.shape[-2], x.shape[-1], x.dtype)
         return add(x, jnp.broadcast_to(table, x.shape), backward=backward), state
 
@@ -118,6 +129,7 @@ class PositionsParams(NamedTuple):
     table: jax.Array  # [max_length, D]
 
 
+@layer_factory("learned_positions")
 def learned_positions(
     max_length: int, *, table_init: Initializer | None = None, dtype: Any = jnp.float32
 ) -> Layer:
@@ -157,4 +169,10 @@ def learned_positions(
 add_cases(
     "add_positions",
     lambda: [Case("batch", add_positions_op(5), (Arg((2, 3, 4)), Arg((5, 4))), second_order=True)],
+)
+add_layer_cases(
+    "sinusoidal_positions", lambda: [LayerCase("batch", sinusoidal_positions(), Arg((2, 3, 4)))]
+)
+add_layer_cases(
+    "learned_positions", lambda: [LayerCase("short", learned_positions(5), Arg((2, 3, 4)))]
 )

@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 
 from funcnet.core.layer import Layer, Shape, check_axis_size, check_input_shape, check_positive_int
+from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
+from funcnet.core.registry import Arg
 from funcnet.layers.activations import gelu
 from funcnet.layers.attention.multi_head import multi_head_attention
 from funcnet.layers.combinators import residual, serial
@@ -24,6 +26,7 @@ from funcnet.layers.norm import layer_norm
 NAME = "transformer_block"
 
 
+@layer_factory("transformer_block")
 def transformer_block(
     features: int,
     num_heads: int,
@@ -78,7 +81,15 @@ def transformer_block(
         return body.init(key, shape)
 
     def apply(params, state, x, *, key=None, train=False, backward="manual"):
-        check_axis_size(NAME, jnp.shape(x), -1, features)
+        check_axis_size(NAME, jnp.shape(x), -1, features)  # the inner layers check the rest
         return body.apply(params, state, x, key=key, train=train, backward=backward)
 
     return Layer(NAME, init, apply)
+
+
+add_layer_cases(
+    NAME,
+    lambda: [
+        LayerCase("causal", transformer_block(4, 2, hidden_features=6, causal=True), Arg((2, 3, 4)))
+    ],
+)

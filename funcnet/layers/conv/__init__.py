@@ -1,7 +1,7 @@
 """Convolution (1/2/3-d) and transposed convolution (1/2-d); derivations: docs/conv.md."""
 
+from funcnet.layers.conv._layer import ConvParams
 from funcnet.layers.conv.conv import (
-    ConvParams,
     conv1d,
     conv1d_op,
     conv2d,

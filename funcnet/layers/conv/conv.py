@@ -1,7 +1,7 @@
 """N-d convolution (1-d, 2-d, 3-d), channels-last, with strides, padding, dilation and groups.
 
-Shapes: ``x [..., *spatial, C_in]`` (one or more leading batch axes, flattened into one of size
-``N``), ``w [*window, C_in/G, C_out]``, ``b [C_out]``, ``y [..., *out_spatial, C_out]``.
+Shapes: ``x [..., *spatial, C_in]`` (any leading batch axes, none included, flattened into one of
+size ``N``), ``w [*window, C_in/G, C_out]``, ``b [C_out]``, ``y [..., *out_spatial, C_out]``.
 Per spatial axis, with stride ``s``, dilation ``d``, padding ``(lo, hi)``, window ``k`` and
 ``K = d(k − 1) + 1``: ``y[o] = Σ_t x[o·s + t·d − lo] w[t] (+ b)``, the reference being
 ``lax.conv_general_dilated``. In the im2col view ``Y = X̃ W`` (``X̃`` the patch matrix), so::
@@ -20,7 +20,8 @@ Residuals: ``x`` and ``w``. Derivation: docs/conv.md.
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -29,14 +30,12 @@ from jax import lax
 from funcnet.core.layer import (
     Layer,
     Shape,
-    check_floating,
-    check_input_shape,
     check_positive_int,
-    check_shape_rank,
 )
-from funcnet.core.op import Op, check_backward, make_op
+from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
+from funcnet.core.op import Op, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
-from funcnet.initializers import Initializer, lecun_normal, zeros
+from funcnet.initializers import Initializer, zeros
 from funcnet.layers._windows import (
     Pads,
     add_bias,
@@ -48,39 +47,11 @@ from funcnet.layers._windows import (
     grad_padding,
     resolve_padding,
     spatial_tuple,
-    traced_output_shape,
+    unflatten_batch,
     weight_grad_dimension_numbers,
 )
-
-
-class ConvParams(NamedTuple):
-    w: jax.Array  # [*window, C_in/groups, C_out] (conv) or [*window, C_in, C_out] (transpose)
-    b: jax.Array | None  # [C_out], or None without bias
-
-
-# The weight gradient contracts the batch and output positions, a sum of K = N·Π(out) terms per
-# entry. XLA:CPU runs one such convolution with a long K and a small result slowly on two cores
-# (28–34 GFLOP/s for the 32→64, 14×14, batch-64 layer: K = 12,544, a 288×64 result) but a sum
-# of 16 convolutions over batch chunks at 55–60: the chunks are independent thunks that run
-# side by side. Short contractions lose to the extra thunks (MNIST-1D's CNN, K ≤ 2,560, was 30%
-# slower chunked), so only K ≥ DW_CHUNKED_LENGTH is split.
-DW_CHUNKED_LENGTH = 8192
-DW_CHUNKS = 16
-
-
-def batch_chunks(n: int, length: int) -> list[tuple[int, int]]:
-    """Contiguous ``[lo, hi)`` ranges covering ``range(n)`` (sizes within one): one range for a
-    contraction ``length`` below ``DW_CHUNKED_LENGTH``, else ``min(n, DW_CHUNKS)``.
-
-    Examples:
-      >>> batch_chunks(64, 12544)[:3]
-      [(0, 4), (4, 8), (8, 12)]
-      >>> batch_chunks(64, 2560)
-      [(0, 64)]
-    """
-    k = 1 if length < DW_CHUNKED_LENGTH else min(n, DW_CHUNKS)
-    bounds = [i * n // k for i in range(k + 1)]
-    return [(bounds[i], bounds[i + 1]) for i in range(k)]
+from funcnet.layers.conv._chunks import batch_chunks
+from funcnet.layers.conv._layer import conv_like_layer
 
 
 def _conv_op(n: int, stride: Any, padding: Any, dilation: Any, groups: int, use_bias: bool) -> Op:
@@ -105,7 +76,7 @@ def _conv_op(n: int, stride: Any, padding: Any, dilation: Any, groups: int, use_
             flatten_batch(x, n), w, stride, pads, rhs_dilation=dilation,
             dimension_numbers=dn, feature_group_count=groups,
         )  # fmt: skip
-        y = y.reshape((*x.shape[: x.ndim - n - 1], *y.shape[1:]))
+        y = unflatten_batch(y, x.shape, n)
         return add_bias(y, b[0]) if use_bias else y
 
     def fwd(x, w, *b):
@@ -159,66 +130,37 @@ def conv3d_op(stride=1, padding="SAME", dilation=1, groups=1, use_bias=True) -> 
     return _conv_op(3, stride, padding, dilation, groups, use_bias)
 
 
-def conv_layer(
-    n: int, features: int, kernel_size: Any, stride: Any = 1, padding: Any = "SAME",
-    dilation: Any = 1, groups: int = 1, use_bias: bool = True, w_init: Initializer | None = None,
-    b_init: Initializer = zeros, dtype: Any = jnp.float32,
-) -> Layer:  # fmt: skip
-    """An ``n``-d convolution layer; see :func:`conv2d` for the arguments."""
+def _conv_factory(n: int, doc: str) -> Callable[..., Layer]:
+    """The layer factory ``conv{n}d``, documented by ``doc`` (the arguments: :func:`conv2d`)."""
     name = f"conv{n}d"
-    check_positive_int(name, "features", features)
-    window = spatial_tuple(name, "kernel_size", kernel_size, n)
-    op = _conv_op(n, stride, padding, dilation, groups, use_bias)
-    if features % groups:
-        raise ValueError(f"{name}: expected features divisible by groups={groups}, got {features}.")
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise ValueError(f"{name}: expected a floating-point dtype, got {jnp.dtype(dtype)}.")
-    w_init = w_init or lecun_normal(in_axis=-2, out_axis=-1)  # fan_in = prod(window)·C_in/G
 
-    def init(key: jax.Array, input_shape: Shape) -> tuple[Shape, ConvParams, tuple]:
-        shape = check_input_shape(name, input_shape)
-        check_shape_rank(name, shape, n + 2)
-        if shape[-1] % groups:
-            raise ValueError(
-                f"{name}: expected input channels divisible by groups={groups}, got input shape "
-                f"{shape}."
-            )
-        w_key, b_key = jax.random.split(key)
-        w = w_init(w_key, (*window, shape[-1] // groups, features), dtype)
-        b = b_init(b_key, (features,), dtype) if use_bias else None
-        params = ConvParams(w, b)
-        return traced_output_shape(op.forward, shape, params), params, ()
+    def factory(features: int, kernel_size: Any, *, stride: Any = 1, padding: Any = "SAME",
+                dilation: Any = 1, groups: int = 1, use_bias: bool = True,
+                w_init: Initializer | None = None, b_init: Initializer = zeros,
+                dtype: Any = jnp.float32) -> Layer:  # fmt: skip
+        window = spatial_tuple(name, "kernel_size", kernel_size, n)
+        op = _conv_op(n, stride, padding, dilation, groups, use_bias)
+        return conv_like_layer(
+            name, n, op, window, features, groups, use_bias, w_init, b_init, dtype
+        )
 
-    def apply(params: ConvParams, state, x, *, key=None, train=False, backward="manual"):
-        del key, train
-        check_backward(backward, name)
-        check_conv_args(name, jnp.shape(x), params.w.shape, n, groups)
-        check_floating(name, x, params.w.dtype)
-        args = (x, params.w, params.b) if use_bias else (x, params.w)
-        return op(*args, backward=backward), state
-
-    return Layer(name, init, apply)
+    factory.__name__ = factory.__qualname__ = name
+    factory.__doc__ = doc
+    return layer_factory(name)(factory)
 
 
-def conv1d(features: int, kernel_size: Any, *, stride: Any = 1, padding: Any = "SAME",
-           dilation: Any = 1, groups: int = 1, use_bias: bool = True,
-           w_init: Initializer | None = None, b_init: Initializer = zeros,
-           dtype: Any = jnp.float32) -> Layer:  # fmt: skip
+conv1d = _conv_factory(
+    1,
     """A 1-d convolution, ``x [..., W, C_in] -> y [..., W', features]``; as :func:`conv2d`.
 
     Examples:
       >>> import jax
       >>> conv1d(4, 3, stride=2).init(jax.random.key(0), (2, 9, 3))[0]
       (2, 5, 4)
-    """
-    return conv_layer(1, features, kernel_size, stride, padding, dilation, groups, use_bias,
-                      w_init, b_init, dtype)  # fmt: skip
-
-
-def conv2d(features: int, kernel_size: Any, *, stride: Any = 1, padding: Any = "SAME",
-           dilation: Any = 1, groups: int = 1, use_bias: bool = True,
-           w_init: Initializer | None = None, b_init: Initializer = zeros,
-           dtype: Any = jnp.float32) -> Layer:  # fmt: skip
+    """,
+)
+conv2d = _conv_factory(
+    2,
     """A 2-d convolution layer (cross-correlation, as in every deep-learning library).
 
     Args:
@@ -234,7 +176,7 @@ def conv2d(features: int, kernel_size: Any, *, stride: Any = 1, padding: Any = "
       dtype: dtype of the parameters; the input must have the same dtype.
 
     Shapes:
-      x: ``[..., H, W, C_in]`` (one or more batch axes) -> y: ``[..., H', W', features]``;
+      x: ``[..., H, W, C_in]`` (any batch axes) -> y: ``[..., H', W', features]``;
       w: ``[kh, kw, C_in/groups, features]``, b: ``[features]``.
 
     Examples:
@@ -245,24 +187,18 @@ def conv2d(features: int, kernel_size: Any, *, stride: Any = 1, padding: Any = "
       ((2, 4, 3, 8), (3, 3, 3, 8))
       >>> layer.apply(params, state, jnp.ones((2, 7, 6, 3)))[0].shape
       (2, 4, 3, 8)
-    """
-    return conv_layer(2, features, kernel_size, stride, padding, dilation, groups, use_bias,
-                      w_init, b_init, dtype)  # fmt: skip
-
-
-def conv3d(features: int, kernel_size: Any, *, stride: Any = 1, padding: Any = "SAME",
-           dilation: Any = 1, groups: int = 1, use_bias: bool = True,
-           w_init: Initializer | None = None, b_init: Initializer = zeros,
-           dtype: Any = jnp.float32) -> Layer:  # fmt: skip
+    """,
+)
+conv3d = _conv_factory(
+    3,
     """A 3-d convolution, ``x [..., D, H, W, C_in] -> y [..., D', H', W', features]``.
 
     Examples:
       >>> import jax
       >>> conv3d(2, (1, 3, 3), padding="VALID").init(jax.random.key(0), (1, 4, 5, 5, 3))[0]
       (1, 4, 3, 3, 2)
-    """
-    return conv_layer(3, features, kernel_size, stride, padding, dilation, groups, use_bias,
-                      w_init, b_init, dtype)  # fmt: skip
+    """,
+)
 
 
 def _case(make: Any, label: str, x: Shape, w: Shape, second: bool = False, **kw: Any) -> Case:
@@ -313,3 +249,8 @@ def _conv3d_cases() -> list[Case]:
 add_cases("conv1d", _conv1d_cases)
 add_cases("conv2d", _conv2d_cases)
 add_cases("conv3d", _conv3d_cases)
+add_layer_cases("conv1d", lambda: [LayerCase("stride2", conv1d(2, 2, stride=2), Arg((2, 5, 2)))])
+add_layer_cases("conv2d", lambda: [LayerCase("groups2", conv2d(2, 2, groups=2), Arg((2, 3, 3, 2)))])
+add_layer_cases(
+    "conv3d", lambda: [LayerCase("valid", conv3d(2, 2, padding="VALID"), Arg((1, 3, 3, 2, 2)))]
+)

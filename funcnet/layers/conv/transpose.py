@@ -1,6 +1,6 @@
 """Transposed convolution (1-d, 2-d), channels-last: ``lax.conv_transpose``'s conventions.
 
-Shapes: ``x [..., *spatial, C_in]`` (leading batch axes flattened into ``N``),
+Shapes: ``x [..., *spatial, C_in]`` (any leading batch axes, flattened into ``N``),
 ``w [*window, C_in, C_out]`` (not flipped, as ``lax.conv_transpose`` with
 ``transpose_kernel=False``), ``b [C_out]``, ``y [..., *out_spatial, C_out]``.
 The forward is a stride-1 convolution of the input dilated by the stride ``s`` (zeros between
@@ -21,23 +21,20 @@ Residuals: ``x`` and ``w``. Derivation: docs/conv.md.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 from jax import lax
 
 from funcnet.core.layer import (
     Layer,
     Shape,
-    check_floating,
-    check_input_shape,
-    check_positive_int,
-    check_shape_rank,
 )
-from funcnet.core.op import Op, check_backward, make_op
+from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
+from funcnet.core.op import Op, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
-from funcnet.initializers import Initializer, lecun_normal, zeros
+from funcnet.initializers import Initializer, zeros
 from funcnet.layers._windows import (
     Pads,
     add_bias,
@@ -47,12 +44,12 @@ from funcnet.layers._windows import (
     dimension_numbers,
     flatten_batch,
     spatial_tuple,
-    traced_output_shape,
     transpose_output_size,
     transpose_padding,
+    unflatten_batch,
     weight_grad_dimension_numbers,
 )
-from funcnet.layers.conv.conv import ConvParams
+from funcnet.layers.conv._layer import conv_like_layer
 
 
 def _conv_transpose_op(n: int, stride: Any, padding: Any, dilation: Any, use_bias: bool) -> Op:
@@ -74,7 +71,7 @@ def _conv_transpose_op(n: int, stride: Any, padding: Any, dilation: Any, use_bia
         y = lax.conv_transpose(
             flatten_batch(x, n), w, stride, padding, rhs_dilation=dilation, dimension_numbers=dn
         )
-        y = y.reshape((*x.shape[: x.ndim - n - 1], *y.shape[1:]))
+        y = unflatten_batch(y, x.shape, n)
         return add_bias(y, b[0]) if use_bias else y
 
     def fwd(x, w, *b):
@@ -113,83 +110,35 @@ def conv_transpose2d_op(stride=1, padding="SAME", dilation=1, use_bias=True) -> 
     return _conv_transpose_op(2, stride, padding, dilation, use_bias)
 
 
-def conv_transpose_layer(
-    n: int,
-    features: int,
-    kernel_size: Any,
-    stride: Any = 1,
-    padding: Any = "SAME",
-    dilation: Any = 1,
-    use_bias: bool = True,
-    w_init: Initializer | None = None,
-    b_init: Initializer = zeros,
-    dtype: Any = jnp.float32,
-) -> Layer:
-    """An ``n``-d transposed convolution layer; see :func:`conv_transpose2d`."""
+def _conv_transpose_factory(n: int, doc: str) -> Callable[..., Layer]:
+    """The layer factory ``conv_transpose{n}d``, documented by ``doc``."""
     name = f"conv_transpose{n}d"
-    check_positive_int(name, "features", features)
-    window = spatial_tuple(name, "kernel_size", kernel_size, n)
-    op = _conv_transpose_op(n, stride, padding, dilation, use_bias)
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise ValueError(f"{name}: expected a floating-point dtype, got {jnp.dtype(dtype)}.")
-    w_init = w_init or lecun_normal(in_axis=-2, out_axis=-1)
 
-    def init(key: jax.Array, input_shape: Shape) -> tuple[Shape, ConvParams, tuple]:
-        shape = check_input_shape(name, input_shape)
-        check_shape_rank(name, shape, n + 2)
-        w_key, b_key = jax.random.split(key)
-        w = w_init(w_key, (*window, shape[-1], features), dtype)
-        b = b_init(b_key, (features,), dtype) if use_bias else None
-        params = ConvParams(w, b)
-        return traced_output_shape(op.forward, shape, params), params, ()
+    def factory(features: int, kernel_size: Any, *, stride: Any = 1, padding: Any = "SAME",
+                dilation: Any = 1, use_bias: bool = True, w_init: Initializer | None = None,
+                b_init: Initializer = zeros, dtype: Any = jnp.float32) -> Layer:  # fmt: skip
+        window = spatial_tuple(name, "kernel_size", kernel_size, n)
+        op = _conv_transpose_op(n, stride, padding, dilation, use_bias)
+        return conv_like_layer(name, n, op, window, features, 1, use_bias, w_init, b_init, dtype)
 
-    def apply(params: ConvParams, state, x, *, key=None, train=False, backward="manual"):
-        del key, train
-        check_backward(backward, name)
-        check_conv_args(name, jnp.shape(x), params.w.shape, n)
-        check_floating(name, x, params.w.dtype)
-        args = (x, params.w, params.b) if use_bias else (x, params.w)
-        return op(*args, backward=backward), state
-
-    return Layer(name, init, apply)
+    factory.__name__ = factory.__qualname__ = name
+    factory.__doc__ = doc
+    return layer_factory(name)(factory)
 
 
-def conv_transpose1d(
-    features: int,
-    kernel_size: Any,
-    *,
-    stride: Any = 1,
-    padding: Any = "SAME",
-    dilation: Any = 1,
-    use_bias: bool = True,
-    w_init: Initializer | None = None,
-    b_init: Initializer = zeros,
-    dtype: Any = jnp.float32,
-) -> Layer:
-    """A 1-d transposed convolution, ``x [..., W, C_in] -> y [..., W', features]``.
+conv_transpose1d = _conv_transpose_factory(
+    1,
+    """A 1-d transposed convolution, ``x [..., W, C_in] -> y [..., W', features]``; as
+    :func:`conv_transpose2d`.
 
     Examples:
       >>> import jax
       >>> conv_transpose1d(4, 3, stride=2).init(jax.random.key(0), (2, 5, 3))[0]
       (2, 10, 4)
-    """
-    return conv_transpose_layer(
-        1, features, kernel_size, stride, padding, dilation, use_bias, w_init, b_init, dtype
-    )
-
-
-def conv_transpose2d(
-    features: int,
-    kernel_size: Any,
-    *,
-    stride: Any = 1,
-    padding: Any = "SAME",
-    dilation: Any = 1,
-    use_bias: bool = True,
-    w_init: Initializer | None = None,
-    b_init: Initializer = zeros,
-    dtype: Any = jnp.float32,
-) -> Layer:
+    """,
+)
+conv_transpose2d = _conv_transpose_factory(
+    2,
     """A 2-d transposed convolution (upsampling by ``stride``), as ``lax.conv_transpose``.
 
     Args:
@@ -204,7 +153,7 @@ def conv_transpose2d(
       dtype: dtype of the parameters; the input must have the same dtype.
 
     Shapes:
-      x: ``[..., H, W, C_in]`` -> y: ``[..., H', W', features]``;
+      x: ``[..., H, W, C_in]`` (any batch axes) -> y: ``[..., H', W', features]``;
       w: ``[kh, kw, C_in, features]`` (not flipped), b: ``[features]``.
 
     Examples:
@@ -213,10 +162,8 @@ def conv_transpose2d(
       >>> out_shape, params, state = layer.init(jax.random.key(0), (1, 4, 4, 3))
       >>> out_shape, layer.apply(params, state, jnp.ones((1, 4, 4, 3)))[0].shape
       ((1, 9, 9, 2), (1, 9, 9, 2))
-    """
-    return conv_transpose_layer(
-        2, features, kernel_size, stride, padding, dilation, use_bias, w_init, b_init, dtype
-    )
+    """,
+)
 
 
 def _cases(make: Any, configs: list[tuple]) -> list[Case]:
@@ -248,3 +195,11 @@ CONV_TRANSPOSE2D_CASES = [
 
 add_cases("conv_transpose1d", lambda: _cases(conv_transpose1d_op, CONV_TRANSPOSE1D_CASES))
 add_cases("conv_transpose2d", lambda: _cases(conv_transpose2d_op, CONV_TRANSPOSE2D_CASES))
+add_layer_cases(
+    "conv_transpose1d",
+    lambda: [LayerCase("stride2", conv_transpose1d(2, 3, stride=2), Arg((2, 3, 2)))],
+)
+add_layer_cases(
+    "conv_transpose2d",
+    lambda: [LayerCase("valid", conv_transpose2d(2, 2, padding="VALID"), Arg((2, 2, 3, 2)))],
+)

@@ -10,6 +10,7 @@ so a computed gap of at most ``n·eps·max|λ|`` is indistinguishable from an ex
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -24,6 +25,15 @@ def check_matrix(name: str, x: Any, square: bool) -> None:
     if len(shape) < 2 or (square and shape[-1] != shape[-2]):
         what = "square matrices [..., n, n]" if square else "matrices [..., m, n]"
         raise ValueError(f"{name}: expected {what}, got shape {tuple(shape)}.")
+
+
+def decompose(decomposition: Callable[[jax.Array], Any], a: jax.Array) -> Any:
+    """``decomposition(a)`` (``jnp.linalg.eigh``, ``svd``) in ``a``'s dtype. LAPACK has no
+    bfloat16/float16 routines, so a half-precision matrix is decomposed in float32 and the
+    factors are rounded back to its dtype (an upcast inside, the caller's dtype outside)."""
+    if jnp.finfo(a.dtype).bits >= 32:
+        return decomposition(a)
+    return jax.tree.map(lambda t: t.astype(a.dtype), decomposition(a.astype(jnp.float32)))
 
 
 def transpose(x: jax.Array) -> jax.Array:

@@ -32,6 +32,7 @@ from funcnet.layers.matrix._helpers import (
     canonical_signs,
     check_matrix,
     check_num_taylor_terms,
+    decompose,
     diag_embed,
     inverse_gaps,
     symmetrize,
@@ -42,7 +43,7 @@ from funcnet.layers.matrix._helpers import (
 
 def _eigh(a: jax.Array) -> tuple[jax.Array, jax.Array]:
     check_matrix("eigh", a, square=True)
-    w, v = jnp.linalg.eigh(a)  # reads (a + aᵀ)/2
+    w, v = decompose(jnp.linalg.eigh, a)  # reads (a + aᵀ)/2
     return w, v * canonical_signs(v)
 
 

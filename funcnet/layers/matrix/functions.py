@@ -31,7 +31,13 @@ from funcnet.layers.matrix._divided_differences import (
     power_divided_difference,
     sqrt_divided_difference,
 )
-from funcnet.layers.matrix._helpers import check_eps, check_matrix, symmetrize, transpose
+from funcnet.layers.matrix._helpers import (
+    check_eps,
+    check_matrix,
+    decompose,
+    symmetrize,
+    transpose,
+)
 
 DEFAULT_EPS = 1e-6
 
@@ -44,7 +50,7 @@ def spectral_op(
 
     def values(a):
         check_matrix(name, a, square=True)
-        w, v = jnp.linalg.eigh(a)  # reads (a + aᵀ)/2
+        w, v = decompose(jnp.linalg.eigh, a)  # reads (a + aᵀ)/2
         return (v * f(jnp.maximum(w, eps))[..., None, :]) @ transpose(v), (w, v)
 
     def forward(a):

@@ -17,6 +17,7 @@ al.), a surrogate whose gradient reference is :func:`svd_taylor_reference`. docs
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +28,7 @@ from funcnet.layers.matrix._helpers import (
     canonical_signs,
     check_matrix,
     check_num_taylor_terms,
+    decompose,
     diag_embed,
     inverse_gaps,
     resolvable,
@@ -37,7 +39,7 @@ from funcnet.layers.matrix._helpers import (
 
 def _svd(a: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     check_matrix("svd", a, square=False)
-    u, s, vh = jnp.linalg.svd(a, full_matrices=False)
+    u, s, vh = decompose(partial(jnp.linalg.svd, full_matrices=False), a)
     signs = canonical_signs(u)
     return u * signs, s, vh * transpose(signs)
 

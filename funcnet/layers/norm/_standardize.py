@@ -24,9 +24,8 @@ import jax.numpy as jnp
 
 def resolve_axes(name: str, axis: int | Sequence[int], rank: int) -> tuple[int, ...]:
     """``axis`` (an int or a sequence of distinct ints, negatives allowed) as sorted axes."""
-    axes = (axis,) if isinstance(axis, int) and not isinstance(axis, bool) else tuple(axis)
-    if any(isinstance(a, bool) or not isinstance(a, int) for a in axes) or not axes:
-        raise ValueError(f"{name}: expected axis to be an int or a tuple of ints, got {axis!r}.")
+    check_axis_spec(name, axis)
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
     if any(not -rank <= a < rank for a in axes):
         raise ValueError(
             f"{name}: expected every axis in [{-rank}, {rank}) for an input of rank {rank}, "
@@ -39,26 +38,25 @@ def resolve_axes(name: str, axis: int | Sequence[int], rank: int) -> tuple[int, 
 
 
 def check_axis_spec(name: str, axis: Any) -> None:
-    """Raise unless ``axis`` is an int or a non-empty tuple/list of ints (rank not yet known)."""
+    """Raise unless ``axis`` is an int or a non-empty tuple/list of ints (rank not yet known):
+    a TypeError for another kind of object, a ValueError for an empty sequence."""
     if isinstance(axis, int) and not isinstance(axis, bool):
         return
-    if (
-        not isinstance(axis, (tuple, list))
-        or not axis
-        or any(isinstance(a, bool) or not isinstance(a, int) for a in axis)
+    message = f"{name}: expected axis to be an int or a tuple of ints, got {axis!r}."
+    if not isinstance(axis, (tuple, list)) or any(
+        isinstance(a, bool) or not isinstance(a, int) for a in axis
     ):
-        raise ValueError(f"{name}: expected axis to be an int or a tuple of ints, got {axis!r}.")
+        raise TypeError(message)
+    if not axis:
+        raise ValueError(message)
 
 
 def check_eps(name: str, eps: Any) -> None:
     """Raise unless ``eps`` is a positive number (it keeps ``rsqrt(σ² + ε)`` finite)."""
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)):
+        raise TypeError(f"{name}: expected eps to be a positive number, got {eps!r}.")
+    if not eps > 0:
         raise ValueError(f"{name}: expected eps to be a positive number, got {eps!r}.")
-
-
-def check_float_dtype(name: str, dtype: Any) -> None:
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise ValueError(f"{name}: expected a floating-point dtype, got {jnp.dtype(dtype)}.")
 
 
 def standardize(x: jax.Array, axes: tuple[int, ...], eps: float) -> tuple[jax.Array, ...]:
@@ -90,3 +88,17 @@ def standardize_vjp(
 def expand_to(v: jax.Array, rank: int, kept: tuple[int, ...]) -> jax.Array:
     """Insert size-1 axes so that ``v``'s axes land at positions ``kept`` of rank ``rank``."""
     return jnp.expand_dims(v, tuple(i for i in range(rank) if i not in kept))
+
+
+def apply_affine(x_hat: jax.Array, affine: tuple, use_scale: bool, use_bias: bool,
+                 axes: tuple[int, ...]) -> jax.Array:  # fmt: skip
+    """``γ·x̂ + β`` (each term only when used), ``γ, β`` holding ``x̂``'s sizes on ``axes``."""
+    y = x_hat * expand_to(affine[0], x_hat.ndim, axes) if use_scale else x_hat
+    return y + expand_to(affine[-1], x_hat.ndim, axes) if use_bias else y
+
+
+def affine_grads(dy: jax.Array, x_hat: jax.Array, use_scale: bool, use_bias: bool,
+                 other: tuple[int, ...]) -> tuple[jax.Array, ...]:  # fmt: skip
+    """``(dγ, dβ) = (Σ_other dy·x̂, Σ_other dy)``, each only when used."""
+    d_scale = (jnp.sum(dy * x_hat, axis=other),) if use_scale else ()
+    return d_scale + ((jnp.sum(dy, axis=other),) if use_bias else ())

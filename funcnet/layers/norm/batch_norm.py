@@ -25,15 +25,19 @@ from funcnet.core.layer import (
     Layer,
     Shape,
     check_axis_size,
+    check_float_dtype,
     check_floating,
     check_input_shape,
+    check_negative_axes,
     check_shape_rank,
 )
+from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op, check_backward, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.layers.norm._standardize import (
+    affine_grads,
+    apply_affine,
     check_eps,
-    check_float_dtype,
     expand_to,
     resolve_axes,
     standardize,
@@ -51,14 +55,6 @@ class BatchNormState(NamedTuple):
     var: jax.Array  # running (unbiased) variance [C]
 
 
-def _affine(
-    x_hat: jax.Array, affine: tuple, use_scale: bool, use_bias: bool, rank: int, feature: int
-) -> jax.Array:
-    """``γ·x̂ + β`` with the per-feature vectors broadcast along ``feature``."""
-    y = x_hat * expand_to(affine[0], rank, (feature,)) if use_scale else x_hat
-    return y + expand_to(affine[-1], rank, (feature,)) if use_bias else y
-
-
 @op_factory("batch_norm")
 def batch_norm_op(axis: int = -1, eps: float = 1e-5, use_scale=True, use_bias=True) -> Op:
     """Training mode: ``(x[, γ][, β]) -> (y, μ, σ²)`` with the batch statistics (σ² biased)."""
@@ -71,12 +67,12 @@ def batch_norm_op(axis: int = -1, eps: float = 1e-5, use_scale=True, use_bias=Tr
 
     def forward(x, *affine):
         feature, _, (x_hat, _, mean, var) = stats(x)
-        y = _affine(x_hat, affine, use_scale, use_bias, x.ndim, feature)
+        y = apply_affine(x_hat, affine, use_scale, use_bias, (feature,))
         return y, mean.reshape(-1), var.reshape(-1)
 
     def fwd(x, *affine):
         feature, _, (x_hat, inv_std, mean, var) = stats(x)
-        y = _affine(x_hat, affine, use_scale, use_bias, x.ndim, feature)
+        y = apply_affine(x_hat, affine, use_scale, use_bias, (feature,))
         scale = affine[:1] if use_scale else ()
         return (y, mean.reshape(-1), var.reshape(-1)), (x_hat, inv_std, scale)
 
@@ -97,9 +93,7 @@ def batch_norm_op(axis: int = -1, eps: float = 1e-5, use_scale=True, use_bias=Tr
         dx = standardize_vjp(x_hat, inv_std, g, reduce, var_term)
         if d_mean is not None:
             dx = dx + expand_to(d_mean, x_hat.ndim, (feature,)) / n
-        d_affine = (jnp.sum(dy * x_hat, axis=reduce),) if use_scale else ()
-        d_affine += (jnp.sum(dy, axis=reduce),) if use_bias else ()
-        return (dx, *d_affine)
+        return (dx, *affine_grads(dy, x_hat, use_scale, use_bias, reduce))
 
     return make_op("batch_norm", forward, fwd, bwd, unused_outputs=True)
 
@@ -117,11 +111,11 @@ def batch_norm_eval_op(axis: int = -1, eps: float = 1e-5, use_scale=True, use_bi
 
     def forward(x, mean, var, *affine):
         feature, x_hat, _ = normalized(x, mean, var)
-        return _affine(x_hat, affine, use_scale, use_bias, x.ndim, feature)
+        return apply_affine(x_hat, affine, use_scale, use_bias, (feature,))
 
     def fwd(x, mean, var, *affine):
         feature, x_hat, inv_std = normalized(x, mean, var)
-        y = _affine(x_hat, affine, use_scale, use_bias, x.ndim, feature)
+        y = apply_affine(x_hat, affine, use_scale, use_bias, (feature,))
         return y, (x_hat, inv_std, affine[:1] if use_scale else ())
 
     def bwd(res, dy):
@@ -131,15 +125,14 @@ def batch_norm_eval_op(axis: int = -1, eps: float = 1e-5, use_scale=True, use_bi
         reduce = tuple(i for i in range(x_hat.ndim) if i != feature)
         gain = scale[0] * inv_std if use_scale else inv_std
         dx = dy * expand_to(gain, x_hat.ndim, (feature,))
-        dy_x_hat = jnp.sum(dy * x_hat, axis=reduce)
-        d_var = -0.5 * gain * inv_std * dy_x_hat
-        d_affine = (dy_x_hat,) if use_scale else ()
-        d_affine += (jnp.sum(dy, axis=reduce),) if use_bias else ()
+        d_var = -0.5 * gain * inv_std * jnp.sum(dy * x_hat, axis=reduce)
+        d_affine = affine_grads(dy, x_hat, use_scale, use_bias, reduce)
         return (dx, -jnp.sum(dx, axis=reduce), d_var, *d_affine)
 
     return make_op("batch_norm_eval", forward, fwd, bwd)
 
 
+@layer_factory("batch_norm")
 def batch_norm(
     *,
     axis: int = -1,
@@ -152,8 +145,8 @@ def batch_norm(
     """Batch normalisation with learned ``γ, β`` and running statistics in ``state``.
 
     Args:
-      axis: the feature axis (negative counts from the end); statistics are taken over every
-        other axis.
+      axis: the feature axis, negative (counted from the end, so that the layer means the same
+        with any number of leading batch axes); statistics are taken over every other axis.
       momentum: ``running = momentum·running + (1 − momentum)·batch`` after each training call.
       eps: added to the variance before the reciprocal square root.
       use_scale, use_bias: learn ``γ`` (init 1) and ``β`` (init 0).
@@ -164,7 +157,8 @@ def batch_norm(
     ``train=False`` the running statistics normalise and ``state`` is returned unchanged.
 
     Shapes:
-      x: ``[...]`` of rank ≥ 2 with ``C`` features on ``axis`` -> y: the same shape.
+      x: ``[...]`` with ``C`` features on ``axis`` (and, in training mode, more than one value
+      per feature) -> y: the same shape.
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -178,9 +172,10 @@ def batch_norm(
       [0.45, 0.55, 0.65]
     """
     if isinstance(axis, bool) or not isinstance(axis, int):
-        raise ValueError(f"batch_norm: expected axis to be an int, got {axis!r}.")
+        raise TypeError(f"batch_norm: expected axis to be an int, got {axis!r}.")
+    check_negative_axes("batch_norm", axis)
     if isinstance(momentum, bool) or not isinstance(momentum, (int, float)):
-        raise ValueError(f"batch_norm: expected momentum in [0, 1], got {momentum!r}.")
+        raise TypeError(f"batch_norm: expected momentum in [0, 1], got {momentum!r}.")
     if not 0 <= momentum <= 1:
         raise ValueError(f"batch_norm: expected momentum in [0, 1], got {momentum!r}.")
     check_eps("batch_norm", eps)
@@ -189,7 +184,7 @@ def batch_norm(
     eval_op = batch_norm_eval_op(axis, eps, use_scale, use_bias)
 
     def check_shape(shape: Shape) -> int:
-        check_shape_rank("batch_norm", shape, 2)
+        check_shape_rank("batch_norm", shape, 1)
         (feature,) = resolve_axes("batch_norm", axis, len(shape))
         return feature
 
@@ -251,3 +246,10 @@ def _eval_cases() -> list[Case]:
 
 add_cases("batch_norm", _train_cases)
 add_cases("batch_norm_eval", _eval_cases)
+add_layer_cases(
+    "batch_norm",
+    lambda: [
+        LayerCase("train", batch_norm(), Arg((4, 3)), train=True),
+        LayerCase("eval_image", batch_norm(), Arg((2, 2, 2, 3))),
+    ],
+)

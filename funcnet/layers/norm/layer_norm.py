@@ -20,13 +20,22 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from funcnet.core.layer import Layer, Shape, check_floating, check_input_shape
+from funcnet.core.layer import (
+    Layer,
+    Shape,
+    check_float_dtype,
+    check_floating,
+    check_input_shape,
+    check_negative_axes,
+)
+from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op, check_backward, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.layers.norm._standardize import (
+    affine_grads,
+    apply_affine,
     check_axis_spec,
     check_eps,
-    check_float_dtype,
     expand_to,
     resolve_axes,
     standardize,
@@ -56,9 +65,7 @@ def layer_norm_op(axis: Axis = -1, eps: float = 1e-5, use_scale=True, use_bias=T
     def normalized(x, affine):
         axes, _ = _split_axes("layer_norm", axis, x.ndim)
         x_hat, inv_std, _, _ = standardize(x, axes, eps)
-        y = x_hat * expand_to(affine[0], x.ndim, axes) if use_scale else x_hat
-        y = y + expand_to(affine[-1], x.ndim, axes) if use_bias else y
-        return y, x_hat, inv_std
+        return apply_affine(x_hat, affine, use_scale, use_bias, axes), x_hat, inv_std
 
     def forward(x, *affine):
         return normalized(x, affine)[0]
@@ -73,9 +80,7 @@ def layer_norm_op(axis: Axis = -1, eps: float = 1e-5, use_scale=True, use_bias=T
         axes, other = _split_axes("layer_norm", axis, x_hat.ndim)
         g = dy * expand_to(scale[0], x_hat.ndim, axes) if use_scale else dy
         dx = standardize_vjp(x_hat, inv_std, g, axes)
-        d_affine = (jnp.sum(dy * x_hat, axis=other),) if use_scale else ()
-        d_affine += (jnp.sum(dy, axis=other),) if use_bias else ()
-        return (dx, *d_affine)
+        return (dx, *affine_grads(dy, x_hat, use_scale, use_bias, other))
 
     return make_op("layer_norm", forward, fwd, bwd)
 
@@ -113,6 +118,7 @@ def rms_norm_op(axis: Axis = -1, eps: float = 1e-6, use_scale=True) -> Op:
 
 def _norm_layer(name: str, op: Op, axis: Axis, params_for, dtype: Any) -> Layer:
     """The layer around a normalisation op whose parameters have the normalised axes' shape."""
+    check_negative_axes(name, axis)
 
     def init(key: jax.Array, input_shape: Shape):
         del key
@@ -138,6 +144,7 @@ def _norm_layer(name: str, op: Op, axis: Axis, params_for, dtype: Any) -> Layer:
     return Layer(name, init, apply)
 
 
+@layer_factory("layer_norm")
 def layer_norm(
     *,
     axis: Axis = -1,
@@ -149,7 +156,8 @@ def layer_norm(
     """Layer normalisation: each slice over ``axis`` to zero mean and unit variance, then γ, β.
 
     Args:
-      axis: the normalised axis or axes (ints, negatives count from the end).
+      axis: the normalised axis or axes, negative ints (counted from the end, so that the layer
+        means the same with any number of leading batch axes).
       eps: added to the variance before the reciprocal square root.
       use_scale, use_bias: learn ``γ`` (init 1) and ``β`` (init 0), shaped like the input on
         the normalised axes.
@@ -178,13 +186,15 @@ def layer_norm(
     return _norm_layer("layer_norm", op, axis, params_for, dtype)
 
 
+@layer_factory("rms_norm")
 def rms_norm(
     *, axis: Axis = -1, eps: float = 1e-6, use_scale: bool = True, dtype: Any = jnp.float32
 ) -> Layer:
     """RMS normalisation: each slice over ``axis`` divided by its root mean square, then γ.
 
     Args:
-      axis: the normalised axis or axes (ints, negatives count from the end).
+      axis: the normalised axis or axes, negative ints (counted from the end, so that the layer
+        means the same with any number of leading batch axes).
       eps: added to the mean square before the reciprocal square root.
       use_scale: learn ``γ`` (init 1), shaped like the input on the normalised axes.
       dtype: dtype of the parameters; the input must have the same dtype.
@@ -227,3 +237,7 @@ def _rms_norm_cases() -> list[Case]:
 
 add_cases("layer_norm", _layer_norm_cases)
 add_cases("rms_norm", _rms_norm_cases)
+add_layer_cases(
+    "layer_norm", lambda: [LayerCase("two_axes", layer_norm(axis=(-2, -1)), Arg((2, 3, 4)))]
+)
+add_layer_cases("rms_norm", lambda: [LayerCase("last_axis", rms_norm(), Arg((3, 4)))])

@@ -1,4 +1,7 @@
-"""Pool window geometry shared by max and average pooling (channels-last ``[N, *spatial, C]``).
+"""Pool window geometry shared by max and average pooling (channels-last ``[..., *spatial, C]``).
+
+Any number of leading batch axes (none included) is accepted: the ops flatten them into one
+axis ``N`` (:func:`~funcnet.layers._windows.flatten_batch`) and work on ``[N, *spatial, C]``.
 
 Per spatial axis, with input size ``n``, window ``w``, stride ``s`` and padding ``(lo, hi)``,
 window ``o`` covers the padded positions ``o·s + i`` for the offsets ``i = 0, …, w − 1``, and
@@ -29,7 +32,7 @@ from funcnet.core.layer import Layer, Shape, check_floating, check_input_shape
 from funcnet.core.op import Op, check_backward
 from funcnet.layers._windows import Pads, check_padding, resolve_padding, spatial_tuple
 
-LAYOUTS = {1: "[N, W, C]", 2: "[N, H, W, C]", 3: "[N, D, H, W, C]"}
+LAYOUTS = {1: "[..., W, C]", 2: "[..., H, W, C]", 3: "[..., D, H, W, C]"}
 
 
 def _check_padding(name: str, padding: Any, window: tuple[int, ...]) -> str | Pads:
@@ -79,12 +82,12 @@ class PoolGeometry(NamedTuple):
     def check(self, shape: Sequence[int]) -> tuple[Pads, tuple[int, ...]]:
         """The pads and output spatial sizes for an input of ``shape``; raises if it is wrong."""
         shape = tuple(shape)
-        if len(shape) != self.ndim + 2:
+        if len(shape) < self.ndim + 1:
             raise ValueError(
-                f"{self.name}: expected an input of rank {self.ndim + 2} "
-                f"({LAYOUTS.get(self.ndim, '[N, *spatial, C]')}), got shape {shape}."
+                f"{self.name}: expected an input of rank >= {self.ndim + 1} "
+                f"({LAYOUTS.get(self.ndim, '[..., *spatial, C]')}), got shape {shape}."
             )
-        spatial = shape[1:-1]
+        spatial = shape[-self.ndim - 1 : -1]
         pads = self.pads(spatial)
         padded = tuple(n + lo + hi for n, (lo, hi) in zip(spatial, pads, strict=True))
         if any(w > p for w, p in zip(self.window, padded, strict=True)):
@@ -99,11 +102,17 @@ class PoolGeometry(NamedTuple):
 
     def output_shape(self, shape: Sequence[int]) -> Shape:
         _, out = self.check(shape)
-        return (shape[0], *out, shape[-1])
+        return (*shape[: len(shape) - self.ndim - 1], *out, shape[-1])
 
-    def lax_config(self, pads: Pads) -> tuple[tuple[int, ...], tuple[int, ...], Pads]:
-        """``(window_dimensions, window_strides, padding)`` for ``lax.reduce_window``."""
-        return (1, *self.window, 1), (1, *self.stride, 1), ((0, 0), *pads, (0, 0))
+    def lax_config(self, pads: Pads, rank: int) -> tuple[tuple[int, ...], tuple[int, ...], Pads]:
+        """``(window_dimensions, window_strides, padding)`` for ``lax.reduce_window`` on an input
+        of rank ``rank`` (its leading batch axes untouched)."""
+        batch = rank - self.ndim - 1
+        return (
+            (*(1,) * batch, *self.window, 1),
+            (*(1,) * batch, *self.stride, 1),
+            (*((0, 0),) * batch, *pads, (0, 0)),
+        )
 
 
 def pool_geometry(name: str, ndim: int, window: Any, stride: Any, padding: Any) -> PoolGeometry:

@@ -1,6 +1,7 @@
-"""Average pooling over 1 or 2 spatial axes, channels-last (geometry: pool_geometry.py).
+"""Average pooling over 1 or 2 spatial axes, channels-last (geometry: _geometry.py).
 
-Shapes: ``x [N, *spatial, C]`` -> ``y [N, *out, C]``. Padding is *not* counted: with ``W_o`` the
+Shapes: ``x [..., *spatial, C]`` -> ``y [..., *out, C]``, any leading batch axes (flattened into
+one axis ``N`` by the manual path). Padding is *not* counted: with ``W_o`` the
 input positions inside window ``o`` (those falling in the padding left out) and ``|W_o|`` their
 number, ``y[o, c] = (1/|W_o|) Σ_{p ∈ W_o} x[p, c]``. So ``y = A x`` with the averaging matrix
 ``A[(o, c), (p, c)] = 1/|W_o|`` for ``p ∈ W_o``, and the VJP is::
@@ -28,8 +29,10 @@ import numpy as np
 from jax import lax
 
 from funcnet.core.layer import Layer
+from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op, make_op, shape_witness
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
+from funcnet.layers._windows import flatten_batch, unflatten_batch
 from funcnet.layers.pool._geometry import (
     Pads,
     PoolGeometry,
@@ -67,59 +70,56 @@ def _avg_pool_op(
 
     def forward(x):
         pads, _ = geom.check(jnp.shape(x))
-        dims, strides, padding = geom.lax_config(pads)
+        dims, strides, padding = geom.lax_config(pads, x.ndim)
         total = lax.reduce_window(x, 0.0, lax.add, dims, strides, padding)
-        ones = jnp.ones((1, *x.shape[1:-1], 1), x.dtype)
+        spatial = x.shape[-geom.ndim - 1 : -1]
+        ones = jnp.ones((*(1,) * (x.ndim - geom.ndim - 1), *spatial, 1), x.dtype)
         return total / lax.reduce_window(ones, 0.0, lax.add, dims, strides, padding)
 
     def fwd(x):
         pads, _ = geom.check(x.shape)
-        total = functools.reduce(jnp.add, window_slices(x, geom, pads, 0.0))
-        counts = window_counts(geom, pads, x.shape[1:-1]).astype(x.dtype)
-        return total / counts, (shape_witness(x.shape),)
+        spatial = x.shape[-geom.ndim - 1 : -1]
+        slices = window_slices(flatten_batch(x, geom.ndim), geom, pads, 0.0)
+        total = functools.reduce(jnp.add, slices)
+        y = total / window_counts(geom, pads, spatial).astype(x.dtype)
+        return unflatten_batch(y, x.shape, geom.ndim), (shape_witness(x.shape),)
 
     def bwd(res, dy):
         # dx = Aᵀ dy: each input element of window o gets dy[o] / |W_o|
         shape = res[0].shape[1:]
         pads, _ = geom.check(shape)
-        g = dy / window_counts(geom, pads, shape[1:-1]).astype(dy.dtype)
+        spatial = shape[-geom.ndim - 1 : -1]
+        g = flatten_batch(dy, geom.ndim) / window_counts(geom, pads, spatial).astype(dy.dtype)
         if fast and geom.tiles:  # a repeat of g over the windows laid out as axes
             axes = window_axes(geom.ndim)
             tiled = [d for m, w in zip(g.shape[1:-1], geom.window, strict=True) for d in (m, w)]
             dxt = jnp.broadcast_to(jnp.expand_dims(g, axes), (g.shape[0], *tiled, g.shape[-1]))
-            return (untile_windows(dxt, geom, pads, shape[1:-1]),)
-        return (spread_windows([g] * geom.size, geom, pads, shape[1:-1]),)
+            return (untile_windows(dxt, geom, pads, spatial).reshape(shape),)
+        return (spread_windows([g] * geom.size, geom, pads, spatial).reshape(shape),)
 
     return make_op(name, forward, jax.jit(fwd), jax.jit(bwd))
 
 
 @op_factory("avg_pool1d")
 def avg_pool1d_op(window: Any, stride: Any = None, padding: Any = "VALID") -> Op:
-    """The 1-d average-pool op ``x [N, W, C] -> y [N, W_out, C]`` (padding not counted)."""
+    """The 1-d average-pool op ``x [..., W, C] -> y [..., W_out, C]`` (padding not counted)."""
     return _avg_pool_op("avg_pool1d", 1, window, stride, padding)
 
 
 @op_factory("avg_pool2d")
 def avg_pool2d_op(window: Any, stride: Any = None, padding: Any = "VALID") -> Op:
-    """The 2-d average-pool op ``x [N, H, W, C] -> y [N, H_out, W_out, C]`` (padding not
+    """The 2-d average-pool op ``x [..., H, W, C] -> y [..., H_out, W_out, C]`` (padding not
     counted)."""
     return _avg_pool_op("avg_pool2d", 2, window, stride, padding)
 
 
+@layer_factory("avg_pool1d")
 def avg_pool1d(window: Any, stride: Any = None, padding: Any = "VALID") -> Layer:
-    """A layer averaging windows along the one spatial axis of ``[N, W, C]``.
+    """A layer averaging windows along the one spatial axis of ``[..., W, C]``.
 
     Padded positions are left out of both the sum and the divisor: a window hanging over the
-    edge averages only the input elements it covers.
-
-    Args:
-      window: the window length (a positive int, or a 1-tuple).
-      stride: the step between windows; ``None`` (the default) means ``window``.
-      padding: ``"VALID"``, ``"SAME"``, an int ``p`` for ``(p, p)``, or an explicit
-        ``(lo, hi)`` pair (or ``((lo, hi),)``), each below the window.
-
-    Shapes:
-      x: ``[N, W, C]`` -> y: ``[N, W_out, C]``, ``W_out = ⌊(W + lo + hi − window) / stride⌋ + 1``.
+    edge averages only the input elements it covers. The arguments and shapes are those of
+    :func:`~funcnet.layers.pool.max_pool1d`.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -132,18 +132,11 @@ def avg_pool1d(window: Any, stride: Any = None, padding: Any = "VALID") -> Layer
     return pool_layer(op, pool_geometry("avg_pool1d", 1, window, stride, padding))
 
 
+@layer_factory("avg_pool2d")
 def avg_pool2d(window: Any, stride: Any = None, padding: Any = "VALID") -> Layer:
-    """A layer averaging ``window`` patches of ``[N, H, W, C]`` (padding not counted).
+    """A layer averaging ``window`` patches of ``[..., H, W, C]`` (padding not counted).
 
-    Args:
-      window: the window, an int for a square one or an ``(h, w)`` pair.
-      stride: the steps between windows (int or pair); ``None`` (the default) means ``window``.
-      padding: ``"VALID"``, ``"SAME"``, an int ``p`` for ``(p, p)`` on both axes, or
-        ``((lo_h, hi_h), (lo_w, hi_w))``, each below the window.
-
-    Shapes:
-      x: ``[N, H, W, C]`` -> y: ``[N, H_out, W_out, C]``, per axis
-      ``⌊(n + lo + hi − window) / stride⌋ + 1``.
+    The arguments and shapes are those of :func:`~funcnet.layers.pool.max_pool2d`.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -179,3 +172,7 @@ def _cases_2d() -> list[Case]:
 
 add_cases("avg_pool1d", _cases_1d)
 add_cases("avg_pool2d", _cases_2d)
+add_layer_cases(
+    "avg_pool1d", lambda: [LayerCase("same3_stride2", avg_pool1d(3, 2, "SAME"), Arg((2, 5, 2)))]
+)
+add_layer_cases("avg_pool2d", lambda: [LayerCase("window2", avg_pool2d(2), Arg((2, 4, 4, 2)))])

@@ -1,6 +1,7 @@
-"""Max pooling over windows of channels-last input (geometry: pool_geometry.py).
+"""Max pooling over windows of channels-last input (geometry: _geometry.py).
 
-Shapes: ``x [N, *spatial, C]`` -> ``y [N, *out, C]``. With the input padded by ``−∞``,
+Shapes: ``x [..., *spatial, C]`` -> ``y [..., *out, C]``, any leading batch axes (flattened into
+one axis ``N`` by the manual path). With the input padded by ``−∞``,
 ``y[o, c] = max_k x[o·s + offset_k − lo, c]``. Writing ``a(o, c)`` for the position of that
 maximum, ``y = S x`` with ``S`` the 0/1 matrix with one 1 per row, at ``((o, c), a(o, c))``;
 the VJP is::
@@ -26,8 +27,10 @@ import jax.numpy as jnp
 from jax import lax
 
 from funcnet.core.layer import Layer
+from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op, make_op, shape_witness
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
+from funcnet.layers._windows import flatten_batch, unflatten_batch
 from funcnet.layers.pool._geometry import (
     computed_once,
     offset_grid,
@@ -48,51 +51,53 @@ def _max_pool_op(
 
     def forward(x):
         pads, _ = geom.check(jnp.shape(x))
-        dims, strides, padding = geom.lax_config(pads)
+        dims, strides, padding = geom.lax_config(pads, x.ndim)
         return lax.reduce_window(x, -jnp.inf, lax.max, dims, strides, padding)
 
     def fwd(x):
         pads, _ = geom.check(x.shape)
-        slices = window_slices(x, geom, pads, -jnp.inf)
+        slices = window_slices(flatten_batch(x, geom.ndim), geom, pads, -jnp.inf)
         y = functools.reduce(jnp.maximum, slices)
         idx = jnp.full(y.shape, geom.size - 1, jnp.int32)
         for k in reversed(range(geom.size)):  # the smallest k holding the max wins
             idx = jnp.where(slices[k] == y, k, idx)
         if geom.overlapping:
             idx = computed_once(idx)
-        return y, (idx, shape_witness(x.shape))
+        return unflatten_batch(y, x.shape, geom.ndim), (idx, shape_witness(x.shape))
 
     def bwd(res, dy):
         # dx = Sᵀ dy: window (o, c) sends dy[o, c] to its arg-max x[o·s + offset_idx − lo, c]
         idx, witness = res
         shape = witness.shape[1:]
         pads, _ = geom.check(shape)
-        zero = jnp.zeros((), dy.dtype)
+        spatial, zero = shape[-geom.ndim - 1 : -1], jnp.zeros((), dy.dtype)
+        dy = flatten_batch(dy, geom.ndim)
         if fast and geom.tiles:  # one select on the windows laid out as axes, and a reshape
             axes = window_axes(geom.ndim)
             hit = jnp.expand_dims(idx, axes) == offset_grid(geom)
             dxt = jnp.where(hit, jnp.expand_dims(dy, axes), zero)
-            return (untile_windows(dxt, geom, pads, shape[1:-1]),)
+            return (untile_windows(dxt, geom, pads, spatial).reshape(shape),)
         parts = [jnp.where(idx == k, dy, zero) for k in range(geom.size)]
-        return (spread_windows(parts, geom, pads, shape[1:-1]),)
+        return (spread_windows(parts, geom, pads, spatial).reshape(shape),)
 
     return make_op(name, forward, jax.jit(fwd), jax.jit(bwd))
 
 
 @op_factory("max_pool1d")
 def max_pool1d_op(window: Any, stride: Any = None, padding: Any = "VALID") -> Op:
-    """The 1-d max-pool op ``x [N, W, C] -> y [N, W_out, C]``."""
+    """The 1-d max-pool op ``x [..., W, C] -> y [..., W_out, C]``."""
     return _max_pool_op("max_pool1d", 1, window, stride, padding)
 
 
 @op_factory("max_pool2d")
 def max_pool2d_op(window: Any, stride: Any = None, padding: Any = "VALID") -> Op:
-    """The 2-d max-pool op ``x [N, H, W, C] -> y [N, H_out, W_out, C]``."""
+    """The 2-d max-pool op ``x [..., H, W, C] -> y [..., H_out, W_out, C]``."""
     return _max_pool_op("max_pool2d", 2, window, stride, padding)
 
 
+@layer_factory("max_pool1d")
 def max_pool1d(window: Any, stride: Any = None, padding: Any = "VALID") -> Layer:
-    """A layer taking the maximum over windows along the one spatial axis of ``[N, W, C]``.
+    """A layer taking the maximum over windows along the one spatial axis of ``[..., W, C]``.
 
     Args:
       window: the window length (a positive int, or a 1-tuple).
@@ -102,7 +107,8 @@ def max_pool1d(window: Any, stride: Any = None, padding: Any = "VALID") -> Layer
         window. Padding never wins a max.
 
     Shapes:
-      x: ``[N, W, C]`` -> y: ``[N, W_out, C]``, ``W_out = ⌊(W + lo + hi − window) / stride⌋ + 1``.
+      x: ``[..., W, C]`` -> y: ``[..., W_out, C]``,
+      ``W_out = ⌊(W + lo + hi − window) / stride⌋ + 1``.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -114,8 +120,9 @@ def max_pool1d(window: Any, stride: Any = None, padding: Any = "VALID") -> Layer
     return pool_layer(op, pool_geometry("max_pool1d", 1, window, stride, padding))
 
 
+@layer_factory("max_pool2d")
 def max_pool2d(window: Any, stride: Any = None, padding: Any = "VALID") -> Layer:
-    """A layer taking the maximum over ``window`` patches of ``[N, H, W, C]``.
+    """A layer taking the maximum over ``window`` patches of ``[..., H, W, C]``.
 
     Args:
       window: the window, an int for a square one or an ``(h, w)`` pair.
@@ -124,7 +131,7 @@ def max_pool2d(window: Any, stride: Any = None, padding: Any = "VALID") -> Layer
         ``((lo_h, hi_h), (lo_w, hi_w))``, each below the window. Padding never wins a max.
 
     Shapes:
-      x: ``[N, H, W, C]`` -> y: ``[N, H_out, W_out, C]``, per axis
+      x: ``[..., H, W, C]`` -> y: ``[..., H_out, W_out, C]``, per axis
       ``⌊(n + lo + hi − window) / stride⌋ + 1``.
 
     Examples:
@@ -165,3 +172,9 @@ def _cases_2d() -> list[Case]:
 
 add_cases("max_pool1d", _cases_1d)
 add_cases("max_pool2d", _cases_2d)
+add_layer_cases(
+    "max_pool1d", lambda: [LayerCase("overlap3_stride1", max_pool1d(3, 1), Arg((2, 5, 2)))]
+)
+add_layer_cases(
+    "max_pool2d", lambda: [LayerCase("same3_stride2", max_pool2d(3, 2, "SAME"), Arg((2, 4, 3, 2)))]
+)

@@ -18,7 +18,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from funcnet.core.layer import Layer, check_input_shape
+from funcnet.core.layer import Layer, check_input_shape, check_shape_rank
 from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op, check_backward, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
@@ -107,6 +107,7 @@ def bidirectional(layer: Layer) -> Layer:
         check_backward(backward, name)
         inputs = inputs if isinstance(inputs, RecurrentInput) else RecurrentInput(inputs)
         x, mask, s0 = inputs
+        check_shape_rank(name, jnp.shape(x), 2)  # before flipping the time axis, -2
         if s0 is not None and not (isinstance(s0, tuple) and len(s0) == 2):
             raise TypeError(f"{name}: expected an initial state pair (forward, backward).")
         s0_f, s0_b = (None, None) if s0 is None else s0

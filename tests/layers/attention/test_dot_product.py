@@ -201,7 +201,7 @@ def test_bad_arguments_are_reported(make):
         make(mask="additive")(q, k, v)
     with pytest.raises(ValueError, match=rf"{name}: expected mask to be one of"):
         make(mask="padding")
-    with pytest.raises(ValueError, match=rf"{name}: expected causal to be a bool, got 1"):
+    with pytest.raises(TypeError, match=rf"{name}: expected causal to be a bool, got 1"):
         make(causal=1)
     with pytest.raises(ValueError, match=rf"{name}: expected q, k, v of one floating dtype"):
         make()(q.astype(jnp.int32), k, v)

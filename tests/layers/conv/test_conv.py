@@ -1,4 +1,7 @@
-"""The convolution ops and layers: values, shapes, gradients, errors, planted bugs."""
+"""The convolution ops and layers: values, shapes, gradients, errors, planted bugs.
+
+The layers' shapes, gradients, jit, vmap and bad input: the layer contract
+(tests/core/test_layer_registry.py)."""
 
 import jax
 import jax.numpy as jnp
@@ -83,12 +86,22 @@ def test_output_shapes(kwargs, expected):
     assert layer.apply(params, state, jnp.ones((2, 7, 6, 3)))[0].shape == expected
 
 
-def test_several_batch_axes_and_the_kernel_shapes():
+def test_any_batch_axes_and_the_kernel_shapes():
     out_shape, params, _ = conv2d(6, 3, groups=3).init(KEY, (4, 2, 5, 5, 3))
     assert out_shape == (4, 2, 5, 5, 6)
+    assert conv2d(6, 3, groups=3).init(KEY, (5, 5, 3))[0] == (5, 5, 6)
     assert params.w.shape == (3, 3, 1, 6) and params.b.shape == (6,)
     assert conv1d(2, 3, use_bias=False).init(KEY, (1, 8, 4))[1].b is None
     assert conv3d(2, (1, 2, 3)).init(KEY, (1, 3, 3, 3, 4))[1].w.shape == (1, 2, 3, 4, 2)
+
+
+def test_vmap_over_single_examples_equals_the_batched_call():
+    layer = conv2d(4, 3, stride=2)
+    x = jax.random.normal(KEY, (3, 5, 6, 2))
+    _, params, state = layer.init(KEY, x.shape)
+    batched, _ = layer.apply(params, state, x)
+    mapped = jax.vmap(lambda example: layer.apply(params, state, example)[0])(x)
+    np.testing.assert_allclose(mapped, batched, rtol=1e-5, atol=1e-6)
 
 
 def test_default_initialiser_is_lecun_normal_over_the_receptive_field():
@@ -117,7 +130,7 @@ def test_manual_backward_matches_autodiff_on_an_extra_configuration():
 @pytest.mark.parametrize("groups", [1, 2])
 def test_weight_gradient_summed_over_batch_chunks_is_exact(x64, groups):
     # K = 20·24·20 = 9,600 terms per weight-gradient entry: summed over 16 uneven batch chunks.
-    from funcnet.layers.conv.conv import batch_chunks
+    from funcnet.layers.conv._chunks import batch_chunks
 
     assert len(batch_chunks(20, 20 * 24 * 20)) == 16
     op = conv2d_op(stride=(1, 2), groups=groups)
@@ -138,9 +151,6 @@ def _apply(layer, x, input_shape=(2, 5, 5, 3)):
 
 
 BAD = {
-    "rank": lambda: _apply(conv2d(2, 3), jnp.ones((5, 5, 3))),
-    "init_rank": lambda: conv2d(2, 3).init(KEY, (5, 5, 3)),
-    "channels": lambda: _apply(conv2d(2, 3), jnp.ones((2, 5, 5, 4))),
     "channels_groups": lambda: conv2d(4, 3, groups=2).init(KEY, (2, 5, 5, 3)),
     "features_groups": lambda: conv2d(3, 3, groups=2),
     "kernel_too_large": lambda: conv2d(2, 5, padding="VALID").init(KEY, (1, 4, 6, 1)),
@@ -149,14 +159,12 @@ BAD = {
     "negative_dilation": lambda: conv2d(2, 3, dilation=(1, -1)),
     "zero_kernel": lambda: conv2d(2, 0),
     "kernel_length": lambda: conv2d(2, (3, 3, 3)),
-    "float_stride": lambda: conv1d(2, 3, stride=1.5),
     "zero_groups": lambda: conv2d(2, 3, groups=0),
     "zero_features": lambda: conv3d(0, 3),
     "padding_name": lambda: conv2d(2, 3, padding="FULL"),
     "padding_pairs": lambda: conv2d(2, 3, padding=((1, 2),)),
     "padding_triple": lambda: conv2d(2, 3, padding=((1, 2, 3), (0, 0))),
     "padding_negative": lambda: conv1d(2, 3, padding=((-1, 0),)),
-    "int_input": lambda: _apply(conv2d(2, 3), jnp.ones((2, 5, 5, 3), jnp.int32)),
     "dtype_mismatch": lambda: _apply(conv2d(2, 3), jnp.ones((2, 5, 5, 3), jnp.float16)),
     "param_dtype": lambda: conv2d(2, 3, dtype=jnp.int32),
     "op_kernel_rank": lambda: conv2d_op()(jnp.ones((1, 5, 5, 2)), jnp.ones((3, 2, 2)), jnp.ones(2)),
@@ -170,12 +178,14 @@ def test_bad_inputs_raise_value_errors_naming_the_layer(case):
         BAD[case]()
 
 
-def test_errors_are_raised_at_trace_time_under_jit():
-    layer = conv2d(3, 3)
-    _, params, state = layer.init(KEY, (2, 5, 5, 2))
-    apply = jax.jit(lambda p, x: layer.apply(p, state, x)[0])
-    with pytest.raises(ValueError, match="conv2d: expected 2 input channels"):
-        apply(params, jnp.ones((2, 5, 5, 3)))
+@pytest.mark.parametrize(
+    "make",
+    [lambda: conv1d(2, 3, stride=1.5), lambda: conv2d(2, "3"), lambda: conv2d(2, 3, padding=1.0)],
+    ids=["float_stride", "string_kernel", "float_padding"],
+)
+def test_options_of_the_wrong_kind_raise_type_errors_naming_the_layer(make):
+    with pytest.raises(TypeError, match=r"^conv[123]d: expected .* got "):
+        make()
 
 
 def _conv2d_bwd(stride, padding, dilation, groups, flip_dx=True, flip_dw=False, group_dw=True):

@@ -1,7 +1,7 @@
-"""Batch norm inside models: whole-model verification, state threading, train steps."""
+"""Batch norm inside models: state threading, train steps. Its gradients in train and eval mode
+are verified by the layer contract (tests/core/test_layer_registry.py)."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -9,7 +9,6 @@ from funcnet.layers import batch_norm, dense, serial, tanh
 from funcnet.losses import softmax_cross_entropy_with_integer_labels
 from funcnet.models import cnn, mlp
 from funcnet.train import make_eval_step, make_train_step
-from funcnet.verify import verify_model
 
 LOSS = softmax_cross_entropy_with_integer_labels()
 
@@ -22,18 +21,6 @@ def small_batch(n=8, features=5, classes=3, seed=0):
 def bn_mlp():
     # tanh keeps the check off relu's kink; the BN state is non-trivial so eval mode is tested
     return serial(dense(6, use_bias=False), batch_norm(), tanh(), dense(3))
-
-
-def test_verify_model_passes_in_train_and_eval_mode():
-    model = bn_mlp()
-    x, t = small_batch()
-    _, params, state = model.init(jax.random.key(1), x.shape)
-    state = (state[0], state[1]._replace(mean=jnp.full(6, 0.3), var=jnp.full(6, 2.0)), (), ())
-    for train in (True, False):
-        report = verify_model(model, params, state, (x, t), LOSS, train=train)
-        report.raise_if_failed()
-        paths = {e.path for e in report.cases[0].errors if e.check == "autodiff"}
-        assert {"[1].scale", "[1].bias", "[0].w"} <= paths
 
 
 def test_manual_and_autodiff_paths_return_identical_new_states():
@@ -102,11 +89,3 @@ def test_models_without_batch_norm_are_unchanged():
         cnn(2, 3, channels=(2,), hidden_features=4).init(jax.random.key(0), (2, 4, 4, 1))[1]
     )
     assert n_plain == 7  # conv, relu, pool, flatten, dense, relu, dense
-
-
-def test_verify_model_on_a_small_relu_cnn_with_batch_norm():
-    model = cnn(2, 3, channels=(2,), hidden_features=4, batch_norm=True)
-    x, t = small_batch(n=4, features=4 * 4, seed=3)
-    _, params, state = model.init(jax.random.key(2), (4, 4, 4, 1))
-    report = verify_model(model, params, state, (x.reshape(4, 4, 4, 1), t), LOSS, train=True)
-    report.raise_if_failed()

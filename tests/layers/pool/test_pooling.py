@@ -1,8 +1,7 @@
 """Max and average pooling: values and gradients against NumPy loops, ties, the fast path,
-errors, residuals and planted bugs. The registry cases are verified by
-tests/core/test_registry.py (manual vs autodiff vs finite differences, float64 and float32)."""
-
-import itertools
+batch axes, errors, residuals and planted bugs. The registry cases are verified by
+tests/core/test_registry.py (manual vs autodiff vs finite differences, float64 and float32);
+shapes, jit, vmap and bad input by the layer contract (tests/core/test_layer_registry.py)."""
 
 import jax
 import jax.numpy as jnp
@@ -16,6 +15,7 @@ from funcnet.layers.pool._geometry import offset_grid, pool_geometry, spread_win
 from funcnet.layers.pool.avg_pool import _avg_pool_op, avg_pool1d, avg_pool2d, avg_pool2d_op
 from funcnet.layers.pool.max_pool import _max_pool_op, max_pool1d, max_pool2d, max_pool2d_op
 from funcnet.verify import VerificationError, verify_op
+from tests.layers.pool.numpy_pool import np_max_pool_grad, np_pool
 
 LAYERS = {
     "max_pool1d": max_pool1d,
@@ -41,60 +41,6 @@ TILING = [  # stride == window: the fast path applies
     ((5, 5), 2, None, "SAME"),
     ((4, 5), (2, 3), None, ((1, 0), (0, 2))),
 ]
-
-
-def _np_pads(spatial, window, stride, padding):
-    ndim = len(spatial)
-    window = (window,) * ndim if isinstance(window, int) else window
-    stride = window if stride is None else (stride,) * ndim if isinstance(stride, int) else stride
-    if padding == "VALID":
-        pads = [(0, 0)] * ndim
-    elif padding == "SAME":
-        totals = [
-            max((-(-n // s) - 1) * s + w - n, 0)
-            for n, w, s in zip(spatial, window, stride, strict=True)
-        ]
-        pads = [(t // 2, t - t // 2) for t in totals]
-    else:
-        pads = [padding] if ndim == 1 else list(padding)
-    return window, stride, pads
-
-
-def np_pool(x, window, stride, padding, kind):
-    """Pooling by loops over windows; for max, also where each output's gradient goes."""
-    n_batch, *spatial, n_chan = x.shape
-    window, stride, pads = _np_pads(spatial, window, stride, padding)
-    out = [
-        (n + lo + hi - w) // s + 1
-        for n, w, s, (lo, hi) in zip(spatial, window, stride, pads, strict=True)
-    ]
-    y = np.zeros((n_batch, *out, n_chan))
-    routes = {}  # output index -> input index of the window's first maximum
-    for o in itertools.product(*map(range, out)):
-        starts = [oi * s - lo for oi, s, (lo, _) in zip(o, stride, pads, strict=True)]
-        lows = [max(a, 0) for a in starts]
-        highs = [min(a + w, n) for a, w, n in zip(starts, window, spatial, strict=True)]
-        patch = x[
-            (slice(None), *(slice(a, b) for a, b in zip(lows, highs, strict=True)), slice(None))
-        ]
-        flat = patch.reshape(n_batch, -1, n_chan)  # row-major: the window's scan order
-        if kind == "avg":
-            y[(slice(None), *o, slice(None))] = flat.mean(axis=1)  # input elements only
-            continue
-        y[(slice(None), *o, slice(None))] = flat.max(axis=1)
-        for n, c in itertools.product(range(n_batch), range(n_chan)):
-            first = int(np.argmax(flat[n, :, c]))  # NumPy's argmax: the first maximum
-            offset = np.unravel_index(first, patch.shape[1:-1])
-            routes[(n, *o, c)] = (n, *(int(a + i) for a, i in zip(lows, offset, strict=True)), c)
-    return y, routes
-
-
-def np_max_pool_grad(x, dy, routes):
-    """dx = Sᵀ dy: each window's dy added at its first maximum."""
-    dx = np.zeros_like(x)
-    for out_index, in_index in routes.items():
-        dx[in_index] += dy[out_index]
-    return dx
 
 
 def _vjps(op, x, dy):
@@ -201,53 +147,57 @@ def test_average_counts_only_input_elements():
         (avg_pool2d((2, 3), 1, ((1, 0), (2, 2))), (2, 5, 5, 1), (2, 5, 7, 1)),
         (max_pool1d(3, 2), (4, 10, 2), (4, 4, 2)),
         (avg_pool1d(2, padding=(1, 0)), (1, 5, 3), (1, 3, 3)),
+        (max_pool2d(2), (2, 3, 4, 6, 1), (2, 3, 2, 3, 1)),
+        (avg_pool1d(2), (6, 2), (3, 2)),
     ],
 )
 def test_output_shapes(layer, input_shape, expected):
-    out_shape, params, state = layer.init(jax.random.key(0), input_shape)
-    assert out_shape == expected and params == () and state == ()
-    for backward in ("manual", "autodiff"):
-        y, _ = layer.apply(params, state, jnp.zeros(input_shape), backward=backward)
-        assert y.shape == expected
+    # that apply agrees with init is the layer contract's (tests/core/test_layer_registry.py)
+    assert layer.init(jax.random.key(0), input_shape) == (expected, (), ())
 
 
 @pytest.mark.parametrize("name", list(LAYERS))
-def test_bad_inputs_raise_errors_naming_the_layer(name):
+def test_any_leading_batch_axes_and_vmap_over_single_examples(name):
+    # Issue 13's bug: the pools took exactly one batch axis while conv2d took any number.
     ndim = int(name[-2])
-    layer, good = LAYERS[name](2), (2, *(4,) * ndim, 3)
-    bad_rank = good[1:]
-    rank_error = rf"{name}: expected an input of rank {ndim + 2} .* got shape \(4,"
-    with pytest.raises(ValueError, match=rank_error):
-        layer.apply((), (), jnp.ones(bad_rank))
-    with pytest.raises(ValueError, match=rf"{name}: expected an input of rank {ndim + 2}"):
-        layer.init(jax.random.key(0), bad_rank)
+    layer = LAYERS[name](3, 2, "SAME")
+    x = jax.random.normal(jax.random.key(0), (2, 3, *(5,) * ndim, 2))
+    y, _ = layer.apply((), (), x)
+    assert y.shape == (2, 3, *(3,) * ndim, 2) == layer.init(jax.random.key(0), x.shape)[0]
+    each = jnp.stack([layer.apply((), (), x[i])[0] for i in range(2)])
+    np.testing.assert_array_equal(y, each)
+    mapped = jax.vmap(jax.vmap(lambda example: layer.apply((), (), example)[0]))(x)
+    np.testing.assert_allclose(mapped, y, rtol=1e-6)
+    g = jax.grad(lambda x: jnp.sum(layer.apply((), (), x)[0] ** 2))(x)
+    g_each = jax.vmap(jax.grad(lambda x: jnp.sum(layer.apply((), (), x)[0] ** 2)))(x[0])
+    np.testing.assert_allclose(g[0], g_each, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_a_window_larger_than_the_input_is_an_error(name):
+    ndim = int(name[-2])
     with pytest.raises(ValueError, match=rf"{name}: expected a window \(5,.* no larger than"):
-        LAYERS[name](5).apply((), (), jnp.ones(good))
-    dtype_error = f"{name}: expected a floating-point input, got dtype int32"
-    with pytest.raises(ValueError, match=dtype_error):
-        layer.apply((), (), jnp.ones(good, jnp.int32))
-    apply = jax.jit(lambda x: layer.apply((), (), x)[0])
-    with pytest.raises(ValueError, match=f"{name}: expected an input of rank"):
-        apply(jnp.ones(bad_rank))
+        LAYERS[name](5).apply((), (), jnp.ones((2, *(4,) * ndim, 3)))
 
 
 @pytest.mark.parametrize("name", list(LAYERS))
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("kwargs", "error", "message"),
     [
-        (dict(window=0), "expected window to be a positive integer or a tuple of"),
-        (dict(window=-2), "expected window to be a positive integer"),
-        (dict(window=(2, 2, 2)), "expected window to be a positive integer or a tuple of"),
-        (dict(window=2.0), "expected window to be a positive integer"),
-        (dict(window=2, stride=0), "expected stride to be a positive integer"),
-        (dict(window=2, padding="FULL"), "expected padding to be 'VALID', 'SAME' or"),
-        (dict(window=2, padding=((1, 1),) * 3), "expected padding to be 'VALID', 'SAME' or"),
-        (dict(window=2, padding=-1), "expected padding to be 'VALID', 'SAME' or"),
-        (dict(window=2, padding=2), r"expected padding below the window size 2 .* got \(2, 2\)"),
+        (dict(window=0), ValueError, "expected window to be a positive integer or a tuple of"),
+        (dict(window=-2), ValueError, "expected window to be a positive integer"),
+        (dict(window=(2, 2, 2)), ValueError, "expected window to be a positive integer or a"),
+        (dict(window=2.0), TypeError, "expected window to be a positive integer"),
+        (dict(window=2, stride=0), ValueError, "expected stride to be a positive integer"),
+        (dict(window=2, padding="FULL"), ValueError, "expected padding to be 'VALID', 'SAME' or"),
+        (dict(window=2, padding=((1, 1),) * 3), ValueError, "expected padding to be 'VALID'"),
+        (dict(window=2, padding=-1), ValueError, "expected padding to be 'VALID', 'SAME' or"),
+        (dict(window=2, padding=1.5), TypeError, "expected padding to be 'VALID', 'SAME' or"),
+        (dict(window=2, padding=2), ValueError, r"expected padding below the window size 2 .*"),
     ],
 )
-def test_bad_hyperparameters_raise_errors_naming_the_layer(name, kwargs, message):
-    with pytest.raises(ValueError, match=f"{name}: {message}"):
+def test_bad_hyperparameters_raise_errors_naming_the_layer(name, kwargs, error, message):
+    with pytest.raises(error, match=f"{name}: {message}"):
         LAYERS[name](**kwargs)
 
 
@@ -303,7 +253,7 @@ def test_average_backward_without_the_division_is_caught():
         # dx = Aᵀ dy with A missing its 1/|W_o|: the planted bug
         shape = res[0].shape[1:]
         pads, _ = geom.check(shape)
-        return (spread_windows([dy] * geom.size, geom, pads, shape[1:-1]),)
+        return (spread_windows([dy] * geom.size, geom, pads, shape[1:-1]),)  # one batch axis
 
     report = verify_op(op.with_bwd(bwd_without_count), (Arg((2, 5, 6, 2)),))
     failed = {(e.check, e.path) for c in report.cases for e in c.errors if not e.passed}

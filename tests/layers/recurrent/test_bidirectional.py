@@ -1,5 +1,5 @@
 """bidirectional(layer): forward and time-reversed passes, concatenated on the features
-(gradients, jit and vmap of the registered configuration: test_registered.py)."""
+(gradients, jit and vmap of the registered configuration: tests/core/layer_contract.py)."""
 
 import jax
 import jax.numpy as jnp

@@ -1,6 +1,6 @@
 """Sequence layers rnn / lstm / gru: masks, final states, return options, explicit options,
 errors (values are checked in test_scan.py; shapes, gradients, jit and vmap of the registered
-configurations in test_registered.py)."""
+configurations: the layer contract, tests/core/layer_contract.py)."""
 
 import jax
 import jax.numpy as jnp
