@@ -1,6 +1,6 @@
 """Conjugate-gradient training compared with SciPy, L-BFGS and full-batch Adam.
 
-Run: python experiments/conjugate_gradient.py [--seeds 5] [--budget 1500]
+Run: python experiments/conjugate_gradient.py [--seeds 3] [--budget 600]
 
 Problems: XOR (2-8-2), iris (4-16-3) and digits (64-32-10), tanh MLPs trained full batch on
 softmax cross-entropy, float32. Methods: funcnet's conjugate gradient (Fletcher–Reeves,
@@ -298,7 +298,7 @@ def main(seeds: int, budget: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5, help="initialisation seeds (default 5)")
-    parser.add_argument("--budget", type=int, default=1500, help="evaluations per run")
+    parser.add_argument("--seeds", type=int, default=3, help="initialisation seeds (default 3)")
+    parser.add_argument("--budget", type=int, default=600, help="evaluations per run (default 600)")
     args = parser.parse_args()
     main(args.seeds, args.budget)

@@ -210,8 +210,13 @@ register_model("gru", lambda r, d, n: gru_classifier(r.hidden_features[0], n), s
 
 register_loss("softmax_cross_entropy", softmax_cross_entropy_with_integer_labels)
 
-register_optimizer("adam", adam)
-register_optimizer("lbfgs", lambda r, epochs, steps: optax.lbfgs(), full_batch=True)
+register_optimizer("adam", adam, help="the recipe's Adam with a cosine schedule")
+register_optimizer(
+    "lbfgs",
+    lambda r, epochs, steps: optax.lbfgs(),
+    full_batch=True,
+    help="optax's L-BFGS on the whole training set, one iteration per epoch",
+)
 from funcnet.optim import train_options  # noqa: E402, F401  (cg-fr, cg-pr, cg-pb, scg)
 
 # The truth tables use tanh: with zero-initialised biases the input (0, 0) puts every hidden

@@ -76,7 +76,9 @@ def scaled_conjugate_gradient(
     """Møller's scaled conjugate gradient (MATLAB's ``trainscg``): full batch, no line search.
 
     ``update(grads, state, params, value=f, value_and_grad_fn=h)`` with
-    ``h(params) -> (loss, gradient)`` (or ``value_fn=f_of_params``, differentiated by JAX);
+    ``h(params) -> (loss, gradient)`` (or ``value_fn=f_of_params``, differentiated by JAX), and
+    optionally ``grad=`` (the gradient at params, as :func:`optax.lbfgs` takes it; ``grads``
+    otherwise);
     :func:`~funcnet.train.make_train_step` passes both. docs/conjugate_gradient.md.
 
     Args:
@@ -132,7 +134,7 @@ def scaled_conjugate_gradient(
             comparison=scalar(0.0),
         )  # fmt: skip
 
-    def update_fn(updates, state, params=None, *, value=None, value_fn=None,
+    def update_fn(updates, state, params=None, *, value=None, grad=None, value_fn=None,
                   value_and_grad_fn=None):  # fmt: skip
         require(NAME, "params", params, "the current parameters")
         require(NAME, "value", value, "the loss at params")
@@ -140,7 +142,7 @@ def scaled_conjugate_gradient(
             require(NAME, "value_and_grad_fn or value_fn", value_fn, "the loss of the params")
             value_and_grad_fn = jax.value_and_grad(value_fn)
         check_finite_loss(NAME, value, state.count)
-        g = updates
+        g = updates if grad is None else grad
         first = state.count == 0
         # direction: a new one after a kept step, the same one after a rejected step
         beta = _ratio(optax.tree.vdot(g, g) - optax.tree.vdot(g, state.prev_grad),

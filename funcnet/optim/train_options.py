@@ -22,17 +22,23 @@ register_optimizer(
     "cg-fr",
     lambda recipe, epochs, steps: conjugate_gradient("fletcher_reeves", restart="dimension"),
     full_batch=True,
+    help="Fletcher-Reeves conjugate gradient, zoom line search, full batch (traincgf)",
 )
 register_optimizer(
     "cg-pr",
     lambda recipe, epochs, steps: conjugate_gradient("polak_ribiere", restart="dimension"),
     full_batch=True,
+    help="Polak-Ribiere conjugate gradient, zoom line search, full batch (traincgp)",
 )
 register_optimizer(
     "cg-pb",
     lambda recipe, epochs, steps: conjugate_gradient("polak_ribiere", restart="powell_beale"),
     full_batch=True,
+    help="Polak-Ribiere with Powell-Beale restarts, full batch (traincgb)",
 )
 register_optimizer(
-    "scg", lambda recipe, epochs, steps: scaled_conjugate_gradient(), full_batch=True
+    "scg",
+    lambda recipe, epochs, steps: scaled_conjugate_gradient(),
+    full_batch=True,
+    help="Moller's scaled conjugate gradient, no line search, full batch (trainscg)",
 )
