@@ -6,10 +6,11 @@ estimate, so every search first tries the step 1 (the estimate itself):
 - ``"zoom"`` (the default): :func:`optax.scale_by_zoom_linesearch`, Nocedal & Wright's
   Algorithms 3.5–3.6: bracket a step, then zoom in by cubic interpolation until the strong
   Wolfe conditions hold (sufficient decrease ``c1 = 1e-4``, curvature ``c2 = CURVATURE``).
-  This is what MATLAB's default for its CG trainers, ``srchcha`` (Charalambous 1992), does:
-  interval location followed by cubic interpolation and sectioning until a sufficient decrease
-  and a curvature condition hold. CG needs the curvature condition: with it (``c2 < 1/2``)
-  Fletcher–Reeves directions are guaranteed to be descent directions (Al-Baali 1985).
+  It is the counterpart of MATLAB's default for its CG trainers, ``srchcha`` (Charalambous
+  1992): interval location, then cubic interpolation and sectioning, until a sufficient
+  decrease (``alpha``) and a large enough step (``beta``, a curvature condition) hold. CG needs
+  the curvature condition: with strong Wolfe and ``c2 < 1/2`` Fletcher–Reeves directions are
+  descent directions (Al-Baali 1985).
 - ``"backtracking"``: :func:`optax.scale_by_backtracking_linesearch`, halving the step until
   the Armijo condition holds (MATLAB's ``srchbac`` is a backtracking search too). It never
   lengthens the step and checks no curvature: cheaper per search, weaker directions.
@@ -23,7 +24,7 @@ from typing import Any
 
 import optax
 
-CURVATURE = 0.4  # Nocedal & Wright's recommendation for nonlinear CG (and srchcha's beta)
+CURVATURE = 0.4  # SciPy's CG uses c2 = 0.4; FR's descent guarantee needs c2 < 1/2
 MAX_STEPS = 30
 LINESEARCHES: tuple[str, ...] = ("zoom", "backtracking")
 STATE_FIELDS: tuple[str, ...] = ("value", "grad", "num_linesearch_steps", "learning_rate")
