@@ -106,11 +106,14 @@ def conjugate_gradient(
       >>> import jax, jax.numpy as jnp
       >>> f = lambda w: jnp.sum((w - jnp.array([1.0, -2.0])) ** 2 * jnp.array([1.0, 10.0]))
       >>> opt, w = conjugate_gradient(), jnp.zeros(2)
-      >>> state = opt.init(w)
-      >>> for _ in range(3):
+      >>> @jax.jit  # one compiled iteration, line search included
+      ... def step(w, state):
       ...     value, grad = jax.value_and_grad(f)(w)
       ...     updates, state = opt.update(grad, state, w, value=value, grad=grad, value_fn=f)
-      ...     w = w + updates
+      ...     return w + updates, state
+      >>> state = opt.init(w)
+      >>> for _ in range(3):
+      ...     w, state = step(w, state)
       >>> bool(jnp.allclose(w, jnp.array([1.0, -2.0]), atol=1e-4))
       True
     """
