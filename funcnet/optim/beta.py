@@ -29,18 +29,18 @@ import optax
 BetaRule = Callable[[jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]
 
 
-def _ratio(num: jax.Array, den: jax.Array) -> jax.Array:
+def ratio(num: jax.Array, den: jax.Array) -> jax.Array:
     """``num / den``, and 0 where ``den`` is 0."""
     zero = den == 0
     return jnp.where(zero, 0.0, num / jnp.where(zero, 1.0, den))
 
 
 def fletcher_reeves(g, g_prev, d_prev, y) -> jax.Array:
-    return _ratio(optax.tree.vdot(g, g), optax.tree.vdot(g_prev, g_prev))
+    return ratio(optax.tree.vdot(g, g), optax.tree.vdot(g_prev, g_prev))
 
 
 def polak_ribiere(g, g_prev, d_prev, y) -> jax.Array:
-    return _ratio(optax.tree.vdot(g, y), optax.tree.vdot(g_prev, g_prev))
+    return ratio(optax.tree.vdot(g, y), optax.tree.vdot(g_prev, g_prev))
 
 
 def polak_ribiere_plus(g, g_prev, d_prev, y) -> jax.Array:
@@ -48,11 +48,11 @@ def polak_ribiere_plus(g, g_prev, d_prev, y) -> jax.Array:
 
 
 def hestenes_stiefel(g, g_prev, d_prev, y) -> jax.Array:
-    return _ratio(optax.tree.vdot(g, y), optax.tree.vdot(d_prev, y))
+    return ratio(optax.tree.vdot(g, y), optax.tree.vdot(d_prev, y))
 
 
 def dai_yuan(g, g_prev, d_prev, y) -> jax.Array:
-    return _ratio(optax.tree.vdot(g, g), optax.tree.vdot(d_prev, y))
+    return ratio(optax.tree.vdot(g, g), optax.tree.vdot(d_prev, y))
 
 
 BETAS: dict[str, BetaRule] = {
@@ -79,4 +79,5 @@ __all__ = [
     "hestenes_stiefel",
     "polak_ribiere",
     "polak_ribiere_plus",
+    "ratio",
 ]

@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import optax
 
 from funcnet.optim._checks import check_finite_loss, require
+from funcnet.optim.beta import ratio
 from funcnet.optim.restart import check_restart, restart_rule
 
 NAME = "scaled_conjugate_gradient"
@@ -63,11 +64,6 @@ class ScaledConjugateGradientState(NamedTuple):
             "rejected": (~self.kept).astype(jnp.float32),
             "scale": self.scale.astype(jnp.float32),
         }
-
-
-def _ratio(num, den):
-    zero = den == 0
-    return jnp.where(zero, 0.0, num / jnp.where(zero, 1.0, den))
 
 
 def scaled_conjugate_gradient(
@@ -148,7 +144,7 @@ def scaled_conjugate_gradient(
         g = updates if grad is None else grad
         first = state.count == 0
         # direction: a new one after a kept step, the same one after a rejected step
-        beta = _ratio(optax.tree.vdot(g, g) - optax.tree.vdot(g, state.prev_grad),
+        beta = ratio(optax.tree.vdot(g, g) - optax.tree.vdot(g, state.prev_grad),
                       state.prev_slope)  # fmt: skip
         p = optax.tree.add_scale(optax.tree.scale(-1.0, g), beta, state.direction)
         scheduled = restart_rule(restart, params)(g, state.prev_grad, state.since_restart)
@@ -176,9 +172,9 @@ def scaled_conjugate_gradient(
         scale = jnp.where(convexify, scale_bar, scale)
         # the step and the comparison of actual and predicted decrease
         mu = -optax.tree.vdot(p, g)
-        alpha = _ratio(mu, delta)
+        alpha = ratio(mu, delta)
         trial_value, trial_grad = value_and_grad_fn(optax.tree.add_scale(params, alpha, p))
-        comparison = _ratio(2.0 * delta * (value - trial_value), mu * mu)
+        comparison = ratio(2.0 * delta * (value - trial_value), mu * mu)
         comparison = jnp.where(jnp.isfinite(trial_value), comparison, -1.0)
         kept = comparison >= 0
         scale = jnp.where(kept & (comparison >= 0.75), scale / 4.0, scale)

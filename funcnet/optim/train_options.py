@@ -18,24 +18,19 @@ from funcnet.optim.conjugate_gradient import conjugate_gradient
 from funcnet.optim.scaled_conjugate_gradient import scaled_conjugate_gradient
 from funcnet.recipe_registry import register_optimizer
 
-register_optimizer(
-    "cg-fr",
-    lambda recipe, epochs, steps: conjugate_gradient("fletcher_reeves", restart="dimension"),
-    full_batch=True,
-    help="Fletcher-Reeves conjugate gradient, zoom line search, full batch (traincgf)",
-)
-register_optimizer(
-    "cg-pr",
-    lambda recipe, epochs, steps: conjugate_gradient("polak_ribiere", restart="dimension"),
-    full_batch=True,
-    help="Polak-Ribiere conjugate gradient, zoom line search, full batch (traincgp)",
-)
-register_optimizer(
-    "cg-pb",
-    lambda recipe, epochs, steps: conjugate_gradient("polak_ribiere", restart="powell_beale"),
-    full_batch=True,
-    help="Polak-Ribiere with Powell-Beale restarts, full batch (traincgb)",
-)
+# name: (beta, restart, help)
+_CONJUGATE_GRADIENTS = {
+    "cg-fr": ("fletcher_reeves", "dimension", "Fletcher-Reeves conjugate gradient (traincgf)"),
+    "cg-pr": ("polak_ribiere", "dimension", "Polak-Ribiere conjugate gradient (traincgp)"),
+    "cg-pb": ("polak_ribiere", "powell_beale", "Polak-Ribiere, Powell-Beale restarts (traincgb)"),
+}
+for _name, (_beta, _restart, _help) in _CONJUGATE_GRADIENTS.items():
+    register_optimizer(
+        _name,
+        lambda recipe, epochs, steps, b=_beta, r=_restart: conjugate_gradient(b, restart=r),
+        full_batch=True,
+        help=f"{_help}, zoom line search, full batch",
+    )
 register_optimizer(
     "scg",
     lambda recipe, epochs, steps: scaled_conjugate_gradient(),
