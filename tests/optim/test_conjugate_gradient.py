@@ -7,11 +7,13 @@ import numpy as np
 import optax
 import pytest
 
-from funcnet.data import make_dataset
+from funcnet.data import xor
+from funcnet.layers.dense import dense
+from funcnet.losses import softmax_cross_entropy_with_integer_labels
 from funcnet.optim import conjugate_gradient
 from funcnet.train import fit
 from tests.optim.conftest import QUADRATIC_N
-from tests.optim.problems import rosenbrock, run, xor_mlp
+from tests.optim.problems import rosenbrock, run
 
 
 @pytest.mark.parametrize("beta", ["fletcher_reeves", "polak_ribiere", "hestenes_stiefel"])
@@ -51,10 +53,11 @@ def test_training_an_mlp_lowers_the_loss_every_iteration(xor_runs, method):
 def test_a_failed_line_search_is_reported_in_the_state_and_fit_history():
     # steps capped far below float32 resolution: the loss cannot go down
     stuck = optax.scale_by_backtracking_linesearch(2, max_learning_rate=1e-30, store_grad=True)
-    model, loss, params, state, (x, y) = xor_mlp()
-    result = fit(model, loss, conjugate_gradient(linesearch=stuck), params, state,
-                 make_dataset(np.asarray(x), np.asarray(y)), key=jax.random.key(0), epochs=2,
-                 full_batch=True, progress=False)  # fmt: skip
+    data, model = xor(), dense(2)  # the smallest model: what is tested is the report
+    _, params, state = model.init(jax.random.key(0), data.x.shape)
+    result = fit(model, softmax_cross_entropy_with_integer_labels(),
+                 conjugate_gradient(linesearch=stuck), params, state, data, key=jax.random.key(0),
+                 epochs=2, full_batch=True, progress=False)  # fmt: skip
     assert [h["train_linesearch_failed"] for h in result.history] == [1.0, 1.0]
     assert [h["train_restarted"] for h in result.history] == [1.0, 1.0]  # fresh after a failure
     assert result.history[0]["train_loss"] == result.history[1]["train_loss"]
