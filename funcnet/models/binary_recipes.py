@@ -9,8 +9,13 @@ import optax
 
 from funcnet.layers.binary import bop_with, clip_latent_weights
 from funcnet.models.binary import binaryconnect_mlp, bnn_mlp
-from funcnet.recipe_registry import Recipe, register_model, register_optimizer, register_recipe
-from funcnet.recipes import adam
+from funcnet.recipe_registry import (
+    OPTIMIZERS,
+    Recipe,
+    register_model,
+    register_optimizer,
+    register_recipe,
+)
 
 LATENT_CLIP = {"after_update": clip_latent_weights(1.0)}
 BOP = {"threshold": 1e-6, "gamma": 1e-3}  # Bop's; a shorter run than the paper's wants a larger γ
@@ -19,7 +24,7 @@ BOP = {"threshold": 1e-6, "gamma": 1e-3}  # Bop's; a shorter run than the paper'
 def bop(recipe: Recipe, epochs: int, steps_per_epoch: int) -> optax.GradientTransformation:
     """Bop on the binary layers' weights, the recipe's Adam (unclipped) on the other params."""
     options = dict(BOP, **{k: v for k, v in (recipe.options or {}).items() if k in BOP})
-    real = adam(recipe._replace(options=None), epochs, steps_per_epoch)
+    real = OPTIMIZERS["adam"].make(recipe._replace(options=None), epochs, steps_per_epoch)
     return bop_with(real, options["threshold"], options["gamma"])
 
 

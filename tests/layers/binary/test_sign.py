@@ -1,5 +1,5 @@
-"""The quantisers' conventions, bad input and planted bugs in straight-through backwards (their
-intended gradients are checked by the registry: tests/core/test_registry.py)."""
+"""The sign quantisers' conventions, bad input and planted bugs in the straight-through backward
+(their intended gradients are checked by the registry: tests/core/test_registry.py)."""
 
 import jax
 import jax.numpy as jnp
@@ -23,12 +23,6 @@ def test_ste_gradient_is_one_inside_the_clip_range_only():
     x = jnp.array([-1.5, -0.4, 0.2, 0.6, 1.2])
     dx = jax.grad(lambda v: jnp.sum(ste_sign_op(0.5)(v) * jnp.arange(1.0, 6.0)))(x)
     np.testing.assert_array_equal(dx, [0.0, 2.0, 3.0, 0.0, 0.0])
-
-
-def test_dorefa_rounds_to_k_bit_levels():
-    x = jnp.array([-0.3, 0.1, 0.2, 0.5, 0.9, 1.7])
-    np.testing.assert_allclose(dorefa_op(1)(x), [0, 0, 0, 0, 1, 1])
-    np.testing.assert_allclose(dorefa_op(2)(x), [0, 0, 1 / 3, 2 / 3, 1, 1], rtol=1e-6)
 
 
 @pytest.mark.parametrize(
