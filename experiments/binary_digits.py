@@ -2,8 +2,9 @@
 Adam on latent weights (clipped, BinaryConnect) vs Bop, 3 seeds each.
 
 Run: python experiments/binary_digits.py [--epochs 10] [--seeds 0 1 2] [--datasets digits]
-Writes experiments/out/binary_digits.md (test accuracy, mean ± std over seeds) and, when
-matplotlib is installed, experiments/out/binary_digits.png (test accuracy per epoch, seed 0).
+Writes experiments/out/binary_<datasets>.md (test accuracy, mean ± std over seeds) and, when
+matplotlib is installed, experiments/out/binary_<datasets>.png (test accuracy per epoch, seed 0),
+e.g. binary_digits.md.
 MLPs with two hidden layers of 512 (the recipes of ``funcnet train --model bnn``), batch norm
 after every hidden layer, Adam (learning rate 1e-2, cosine decay), batch 32.
 """
@@ -110,11 +111,11 @@ def main(epochs: int, seeds: list[int], datasets: list[str]) -> None:
                 runs.append(run(name, dataset, seed, epochs))
                 print(dataset, name, seed, f"{runs[-1]['accuracy']:.4f}", flush=True)
     OUT.mkdir(exist_ok=True)
-    text = markdown(runs, epochs)
-    (OUT / "binary_digits.md").write_text(text)
-    plotted = plot(runs, OUT / "binary_digits.png")
+    text, name = markdown(runs, epochs), "binary_" + "_".join(datasets)
+    (OUT / f"{name}.md").write_text(text)
+    plotted = plot(runs, OUT / f"{name}.png")
     print(text)
-    print(f"wrote {OUT / 'binary_digits.md'}" + (" and the .png" if plotted else ""))
+    print(f"wrote {OUT / name}.md" + (" and the .png" if plotted else ""))
 
 
 if __name__ == "__main__":

@@ -3,13 +3,16 @@ channel (over the ``num_reduce_axes`` axes before the last: a dense kernel's inp
 kernel's window and input channels), which keeps the binary layer's output at the latent
 layer's scale.
 
-Intended gradient (Larq's ``MagnitudeAwareSign``): ``α`` is held constant and the sign passes
-straight through,
+Intended gradient: the derivative of the surrogate ``s(w) = α(w) ⊙ clip(w, −1, 1)`` — the sign
+passes straight through and, as in XNOR-Net, the gradient also flows through the scale
+(``∂α/∂w = sign(w)/n``, ``n`` the size of the reduced axes):
 
-    dw = dy ⊙ α ⊙ 1[|w| ≤ 1]
+    dw = dy ⊙ α ⊙ 1[|w| ≤ 1] + sign(w) ⊙ mean(dy ⊙ clip(w))    (mean over the reduced axes)
 
-Residuals: ``w`` (``α`` is recomputed: one mean). Gradient reference:
-``α_sg ⊙ (clip(w) + stop_gradient(sign(w) − clip(w)))`` with ``α_sg = stop_gradient(α)``.
+(Larq's ``MagnitudeAwareSign`` holds ``α`` constant instead, dropping the second term; no
+function of ``w`` has that as its derivative, so it could not be checked by differences.)
+Residuals: ``w`` (``α`` and the clip are recomputed). Gradient reference:
+``s(w) + stop_gradient(α ⊙ sign(w) − s(w))``; finite differences are taken of ``s``.
 """
 
 from __future__ import annotations
@@ -21,11 +24,6 @@ from funcnet.core.layer import check_int
 from funcnet.core.op import Op, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.layers.binary._surrogate import check_float_input, sign
-
-NO_FINITE_DIFFERENCES = (
-    "the scale α = mean|w| is held constant in the intended gradient, so no function of w has "
-    "it as its derivative"
-)
 
 
 @op_factory("magnitude_aware_sign")
@@ -46,26 +44,31 @@ def magnitude_aware_sign_op(num_reduce_axes: int = 1) -> Op:
         check_float_input("magnitude_aware_sign", w)
         return scale(w) * sign(w)
 
+    def smooth(w):
+        return scale(w) * jnp.clip(w, -1, 1)
+
     def reference(w):
-        c = jnp.clip(w, -1, 1)
-        return lax.stop_gradient(scale(w)) * (c + lax.stop_gradient(sign(w) - c))
+        s = smooth(w)
+        return s + lax.stop_gradient(forward(w) - s)
 
     def fwd(w):
         return forward(w), (w,)
 
     def bwd(res, dy):
-        # dw = dy ⊙ α ⊙ 1[|w| ≤ 1]
+        # dw = dy ⊙ α ⊙ 1[|w| ≤ 1] + sign(w) ⊙ mean(dy ⊙ clip(w))
         (w,) = res
-        return (jnp.where(jnp.abs(w) <= 1, dy * scale(w), 0),)
+        through_sign = jnp.where(jnp.abs(w) <= 1, dy * scale(w), 0)
+        through_scale = jnp.sign(w) * jnp.mean(dy * jnp.clip(w, -1, 1), axis=axes, keepdims=True)
+        return (through_sign + through_scale,)
 
     return make_op(
         "magnitude_aware_sign",
         forward,
         fwd,
         bwd,
-        gradient="surrogate: straight-through estimator scaled by mean|w|, gradient α on |w| <= 1",
+        gradient="surrogate: derivative of mean|w| * clip(w, -1, 1) (straight-through, XNOR scale)",
         gradient_reference=reference,
-        finite_differences=NO_FINITE_DIFFERENCES,
+        finite_differences=smooth,
     )
 
 
