@@ -199,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=list(OPTIMIZERS),
         default="adam",
         help="adam: the recipe's Adam with a cosine schedule; lbfgs: L-BFGS on the "
-        "whole training set, one iteration per epoch (default adam)",
+        "whole training set, one iteration per epoch; bop: Bop on the binary weights of bnn and "
+        "binaryconnect, Adam on the rest (default adam)",
     )
     train.add_argument(
         "--epochs",
