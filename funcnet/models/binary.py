@@ -57,6 +57,7 @@ def bnn_mlp(
     *,
     quantizer: Op | None = None,
     xnor_scale: bool = False,
+    balance_weights: bool = False,
 ) -> Layer:
     """A binarised network (BNN; XNOR-Net with ``xnor_scale``): binary weights and activations
     in every hidden layer after the first, the first and the output layer real.
@@ -66,6 +67,7 @@ def bnn_mlp(
       features: output width (logits).
       quantizer: the activations' quantiser op (``ste_sign_op()`` by default).
       xnor_scale: scale each binary layer's outputs by its weights' mean magnitude.
+      balance_weights: standardise each binary layer's weights per output first (IR-Net).
 
     Shapes:
       x: ``[..., n_in]`` -> y: ``[..., features]``.
@@ -80,7 +82,8 @@ def bnn_mlp(
     first, *rest = hidden_features
     layers = [dense(first, use_bias=False), batch_norm(), elementwise(quantizer)]
     for h in rest:
-        layers += [binary_dense(h, xnor_scale=xnor_scale), batch_norm(), elementwise(quantizer)]
+        binary = binary_dense(h, xnor_scale=xnor_scale, balance_weights=balance_weights)
+        layers += [binary, batch_norm(), elementwise(quantizer)]
     return serial(*layers, dense(features))._replace(name="bnn_mlp")
 
 

@@ -29,6 +29,7 @@ from funcnet.layers.binary.scaled import magnitude_aware_sign_op
 from funcnet.layers.binary.sign import ste_sign_op
 from funcnet.layers.conv import conv2d
 from funcnet.layers.dense import dense
+from funcnet.layers.norm import layer_norm_op
 
 
 class BinaryParams(NamedTuple):
@@ -54,12 +55,17 @@ def _check_quantizer(name: str, what: str, op: Any) -> None:
 
 
 def _binarised(name: str, inner: Layer, weight_q: Op | None, xnor_scale: bool,
-               input_q: Op | None, num_reduce_axes: int) -> Layer:  # fmt: skip
+               input_q: Op | None, balance_weights: bool,
+               num_reduce_axes: int) -> Layer:  # fmt: skip
     """``inner`` (dense or conv2d) applied to the quantised input and latent weights."""
     _check_quantizer(name, "weight_quantizer", weight_q)
     _check_quantizer(name, "input_quantizer", input_q)
-    if not isinstance(xnor_scale, bool):
-        raise TypeError(f"{name}: expected xnor_scale to be a bool, got {xnor_scale!r}.")
+    for what, flag in (("xnor_scale", xnor_scale), ("balance_weights", balance_weights)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name}: expected {what} to be a bool, got {flag!r}.")
+    # Libra-PB: each output channel's weights centred and standardised (layer norm over them)
+    axes = tuple(range(-1 - num_reduce_axes, -1))
+    balance = layer_norm_op(axes, use_scale=False, use_bias=False) if balance_weights else None
     if xnor_scale and weight_q is not None:
         raise ValueError(
             f"{name}: expected either xnor_scale=True or a weight_quantizer, got both "
@@ -83,7 +89,8 @@ def _binarised(name: str, inner: Layer, weight_q: Op | None, xnor_scale: bool,
         check_floating(name, x, w_dtype)
         if input_q is not None:
             x = input_q(x, backward=backward)
-        w = weight_q(params.w, backward=backward)
+        w = params.w if balance is None else balance(params.w, backward=backward)
+        w = weight_q(w, backward=backward)
         return inner.apply(params._replace(w=w), state, x, key=key, train=train, backward=backward)
 
     return Layer(name, init, apply)
@@ -96,6 +103,7 @@ def binary_dense(
     weight_quantizer: Op | None = None,
     input_quantizer: Op | None = None,
     xnor_scale: bool = False,
+    balance_weights: bool = False,
     use_bias: bool = False,
     w_init: Initializer | None = None,
     b_init: Initializer = zeros,
@@ -109,6 +117,8 @@ def binary_dense(
       input_quantizer: the inputs' quantiser op (``ste_sign_op()`` for a BNN), or None.
       xnor_scale: scale each output by ``mean|w|`` over its inputs (XNOR-Net); excludes
         ``weight_quantizer``.
+      balance_weights: centre and standardise each output's weights before quantising them
+        (IR-Net's Libra-PB; a layer norm over the kernel's input axes, its backward included).
       use_bias, w_init, b_init, dtype: as :func:`~funcnet.layers.dense.dense`; ``dtype`` is the
         latent weights' dtype (floating point).
 
@@ -124,7 +134,8 @@ def binary_dense(
       True
     """
     inner = dense(features, use_bias=use_bias, w_init=w_init, b_init=b_init, dtype=dtype)
-    return _binarised("binary_dense", inner, weight_quantizer, xnor_scale, input_quantizer, 1)
+    return _binarised("binary_dense", inner, weight_quantizer, xnor_scale, input_quantizer,
+                      balance_weights, 1)  # fmt: skip
 
 
 @layer_factory("binary_conv2d")
@@ -137,6 +148,7 @@ def binary_conv2d(
     weight_quantizer: Op | None = None,
     input_quantizer: Op | None = None,
     xnor_scale: bool = False,
+    balance_weights: bool = False,
     use_bias: bool = False,
     w_init: Initializer | None = None,
     b_init: Initializer = zeros,
@@ -146,8 +158,8 @@ def binary_conv2d(
 
     Args:
       features, kernel_size, stride, padding: as :func:`~funcnet.layers.conv.conv2d`.
-      weight_quantizer, input_quantizer, xnor_scale: as :func:`binary_dense` (the XNOR scale is
-        the mean over each output channel's window and input channels).
+      weight_quantizer, input_quantizer, xnor_scale, balance_weights: as :func:`binary_dense`
+        (the XNOR scale and the balancing are over each output channel's window and inputs).
       use_bias, w_init, b_init, dtype: as :func:`~funcnet.layers.conv.conv2d`.
 
     Shapes:
@@ -162,7 +174,8 @@ def binary_conv2d(
     """
     inner = conv2d(features, kernel_size, stride=stride, padding=padding, use_bias=use_bias,
                    w_init=w_init, b_init=b_init, dtype=dtype)  # fmt: skip
-    return _binarised("binary_conv2d", inner, weight_quantizer, xnor_scale, input_quantizer, 3)
+    return _binarised("binary_conv2d", inner, weight_quantizer, xnor_scale, input_quantizer,
+                      balance_weights, 3)  # fmt: skip
 
 
 # Inputs kept 0.05 from the sign's jump and the clip's kinks; the layer contract then checks the
@@ -173,6 +186,7 @@ add_layer_cases("binary_dense", lambda: [
                                        use_bias=True), Arg((2, 4), **_AWAY)),
 ])  # fmt: skip
 add_layer_cases("binary_conv2d", lambda: [
-    LayerCase("bnn", binary_conv2d(2, 3, input_quantizer=ste_sign_op()),
+    LayerCase("bnn_balanced", binary_conv2d(2, 3, input_quantizer=ste_sign_op(),
+                                            balance_weights=True),
               Arg((1, 4, 4, 2), **_AWAY)),
 ])  # fmt: skip

@@ -56,3 +56,9 @@ def test_a_model_through_a_surrogate_is_checked_against_autodiff_and_says_why_no
     planted = serial(dense(3), binary_dense(2, input_quantizer=unmasked))
     failed = verify_model(planted, params, state, (x, jnp.ones((4, 2))), mean_squared_error())
     assert [e.path for e in failed.cases[0].errors if not e.passed] == ["[0].w", "[0].b"]
+
+
+def test_balanced_weights_are_standardised_per_output_before_the_sign():
+    w = jnp.array([[0.3, 0.1], [0.5, 0.2], [0.35, 0.6]])  # every sign +1 before balancing
+    y, _ = binary_dense(2, balance_weights=True).apply(BinaryParams(w, None), (), jnp.eye(3))
+    np.testing.assert_array_equal(y, [[-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0]])  # w − mean
