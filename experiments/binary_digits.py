@@ -20,8 +20,8 @@ from plotting import pyplot
 
 import funcnet as fn
 from funcnet import recipes
-from funcnet.layers.binary import bop_with, clip_latent_weights, ede_sign_op
-from funcnet.models import binaryconnect_mlp, bnn_mlp
+from funcnet.layers.binary import bop_with, clip_latent_weights, ede_sign_op, ste_sign_op
+from funcnet.models import binary_mlp
 
 OUT = pathlib.Path(__file__).parent / "out"
 HIDDEN, LR, BATCH = (512, 512), 1e-2, 32
@@ -34,16 +34,17 @@ def adam(epochs: int, steps: int) -> optax.GradientTransformation:
 
 CONFIGS = {  # name -> (model, optimizer(epochs, steps))
     "full precision": (lambda n: fn.mlp(HIDDEN, n, batch_norm=True), adam),
-    "BinaryConnect": (lambda n: binaryconnect_mlp(HIDDEN, n),
+    "BinaryConnect": (lambda n: binary_mlp(HIDDEN, n),
                       lambda e, s: optax.chain(adam(e, s), clip_latent_weights())),
-    "BNN (Adam)": (lambda n: bnn_mlp(HIDDEN, n),
+    "BNN (Adam)": (lambda n: binary_mlp(HIDDEN, n, quantizer=ste_sign_op()),
                    lambda e, s: optax.chain(adam(e, s), clip_latent_weights())),
-    "BNN (Bop)": (lambda n: bnn_mlp(HIDDEN, n), lambda e, s: bop_with(adam(e, s), **BOP)),
-    "XNOR (Adam)": (lambda n: bnn_mlp(HIDDEN, n, xnor_scale=True),
+    "BNN (Bop)": (lambda n: binary_mlp(HIDDEN, n, quantizer=ste_sign_op()),
+                  lambda e, s: bop_with(adam(e, s), **BOP)),
+    "XNOR (Adam)": (lambda n: binary_mlp(HIDDEN, n, quantizer=ste_sign_op(), xnor_scale=True),
                     lambda e, s: optax.chain(adam(e, s), clip_latent_weights())),
     # IR-Net: Libra-PB balanced weights and the EDE at a fixed progress of 0.5 (t = 1, k = 1;
     # the op is static, so the paper's schedule would rebuild the model every epoch)
-    "IR-Net (Adam)": (lambda n: bnn_mlp(HIDDEN, n, quantizer=ede_sign_op(0.5),
+    "IR-Net (Adam)": (lambda n: binary_mlp(HIDDEN, n, quantizer=ede_sign_op(0.5),
                                         balance_weights=True),
                       lambda e, s: optax.chain(adam(e, s), clip_latent_weights())),
 }  # fmt: skip

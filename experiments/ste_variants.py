@@ -3,7 +3,7 @@ intended gradient is from the gradient of a smooth relaxation of the network.
 
 Run: python experiments/ste_variants.py [--epochs 10] [--seeds 0 1 2]
 Writes experiments/out/ste_variants.md and, with matplotlib, experiments/out/ste_variants.png.
-The BNN is ``bnn_mlp((512, 512), 10, quantizer=q)`` (first and last layer real, the hidden
+The BNN is ``binary_mlp((512, 512), 10, quantizer=q)`` (first and last layer real, the hidden
 binary layer's weights through ``ste_sign``), trained with Adam (1e-2, cosine) and the latent
 weights clipped to [−1, 1]. The mismatch: the cosine between the model's gradient (manual
 backward, the quantiser's intended gradient) and the exact gradient of the *relaxed* network
@@ -31,7 +31,7 @@ from funcnet.layers.binary import (
     ste_sign_op,
     swish_sign_op,
 )
-from funcnet.models import bnn_mlp
+from funcnet.models import binary_mlp
 
 OUT = pathlib.Path(__file__).parent / "out"
 HIDDEN, LR, BATCH, BETA = (512, 512), 1e-2, 32, 5.0
@@ -68,15 +68,15 @@ def cosine(params, state, batch, quantizer) -> float:
 
         return jax.grad(f)(params)
 
-    g = objective(bnn_mlp(HIDDEN, 10, quantizer=quantizer))
-    r = objective(bnn_mlp(HIDDEN, 10, quantizer=tanh_relaxation()))
+    g = objective(binary_mlp(HIDDEN, 10, quantizer=quantizer))
+    r = objective(binary_mlp(HIDDEN, 10, quantizer=tanh_relaxation()))
     a, b = (np.concatenate([np.ravel(v) for v in jax.tree.leaves(t)]) for t in (g, r))
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
 def run(name: str, seed: int, epochs: int, train, test) -> dict:
     quantizer = QUANTIZERS[name]()
-    model = bnn_mlp(HIDDEN, 10, quantizer=quantizer)
+    model = binary_mlp(HIDDEN, 10, quantizer=quantizer)
     init_key, fit_key = jax.random.split(jax.random.key(seed))
     _, params, state = model.init(init_key, (BATCH, *train.x.shape[1:]))
     batch = (train.x[:256], train.y[:256])
@@ -101,9 +101,9 @@ def _mean_std(values: list[float]) -> str:
 def markdown(runs: list[dict], epochs: int) -> str:
     seeds = sorted({r["seed"] for r in runs})
     lines = ["# STE variants on a BNN (digits)", "",
-             f"bnn_mlp {HIDDEN}, {epochs} epochs, seeds {seeds}: test accuracy, and the cosine "
-             f"between the intended gradient and the exact gradient of the network relaxed to "
-             f"tanh({BETA:g}x) activations (all parameters, 256 training examples), mean ± std "
+             f"binary_mlp {HIDDEN} (BNN), {epochs} epochs, seeds {seeds}: test accuracy, and the "
+             "cosine between the intended gradient and the exact gradient of the network relaxed "
+             f"to tanh({BETA:g}x) activations (all parameters, 256 training examples), mean ± std "
              "over seeds.", "",
              "| quantiser | test accuracy | cosine at init | cosine after training |",
              "|---|---|---|---|"]  # fmt: skip

@@ -1,12 +1,13 @@
 """Binary multilayer perceptrons (docs/binary.md): BinaryConnect (binary weights, real
-activations) and BNN / XNOR-Net (binary weights and activations, first and last layer real).
+activations) and BNN / XNOR-Net / IR-Net (binary weights and activations, first and last layer
+real), from one factory:
 
-    binaryconnect_mlp   binary_dense(h₁) → bn → relu → … → dense(features)
-    bnn_mlp             dense(h₁) → bn → q → binary_dense(h₂) → bn → q → … → dense(features)
+    binary_mlp(h, n, quantizer=None)   binary_dense(h₁) → bn → relu → … → dense(n)   BinaryConnect
+    binary_mlp(h, n, quantizer=q)      dense(h₁) → bn → q → binary_dense(h₂) → bn → q → …
+                                       → dense(n)                                     BNN
 
-``q`` is the activations' quantiser (``ste_sign_op()`` by default); each binary layer's weights
-are latent reals binarised in the forward. Batch normalisation after every binary layer sets
-the scale the ±1 sums lack (hence no biases before it).
+Each binary layer's weights are latent reals binarised in the forward. Batch normalisation after
+every hidden layer sets the scale the ±1 sums lack (hence no biases before it).
 """
 
 from __future__ import annotations
@@ -24,34 +25,8 @@ from funcnet.layers.dense import dense
 from funcnet.layers.norm import batch_norm
 
 
-def _check_widths(name: str, hidden_features: Sequence[int], features: int) -> None:
-    if not hidden_features:
-        raise ValueError(f"{name}: expected at least one hidden layer, got {hidden_features!r}.")
-    for width in hidden_features:
-        check_positive_int(name, "every hidden width", width)
-    check_positive_int(name, "features", features)
-
-
-@layer_factory("binaryconnect_mlp")
-def binaryconnect_mlp(hidden_features: Sequence[int], features: int) -> Layer:
-    """BinaryConnect: every hidden layer a :func:`binary_dense` (binary weights), batch norm
-    and relu between them, a real output layer.
-
-    Shapes:
-      x: ``[..., n_in]`` -> y: ``[..., features]``.
-
-    Examples:
-      >>> import jax
-      >>> binaryconnect_mlp((8,), 3).init(jax.random.key(0), (2, 5))[0]
-      (2, 3)
-    """
-    _check_widths("binaryconnect_mlp", hidden_features, features)
-    layers = [layer for h in hidden_features for layer in (binary_dense(h), batch_norm(), relu())]
-    return serial(*layers, dense(features))._replace(name="binaryconnect_mlp")
-
-
-@layer_factory("bnn_mlp")
-def bnn_mlp(
+@layer_factory("binary_mlp")
+def binary_mlp(
     hidden_features: Sequence[int],
     features: int,
     *,
@@ -59,14 +34,15 @@ def bnn_mlp(
     xnor_scale: bool = False,
     balance_weights: bool = False,
 ) -> Layer:
-    """A binarised network (BNN; XNOR-Net with ``xnor_scale``): binary weights and activations
-    in every hidden layer after the first, the first and the output layer real.
+    """A binary MLP: BinaryConnect without a ``quantizer``, a BNN with one.
 
     Args:
-      hidden_features: hidden widths; the first hidden layer has real weights.
-      features: output width (logits).
-      quantizer: the activations' quantiser op (``ste_sign_op()`` by default).
-      xnor_scale: scale each binary layer's outputs by its weights' mean magnitude.
+      hidden_features: hidden widths (at least one).
+      features: output width (logits); the output layer is real.
+      quantizer: the activations' quantiser op (``ste_sign_op()`` for a BNN): the first hidden
+        layer is then real and every later one a binary layer fed binary activations. Without
+        one, every hidden layer is a binary layer followed by relu (BinaryConnect).
+      xnor_scale: scale each binary layer's outputs by its weights' mean magnitude (XNOR-Net).
       balance_weights: standardise each binary layer's weights per output first (IR-Net).
 
     Shapes:
@@ -74,20 +50,28 @@ def bnn_mlp(
 
     Examples:
       >>> import jax
-      >>> bnn_mlp((8, 8), 3).init(jax.random.key(0), (2, 5))[0]
+      >>> binary_mlp((8, 8), 3, quantizer=ste_sign_op()).init(jax.random.key(0), (2, 5))[0]
       (2, 3)
     """
-    _check_widths("bnn_mlp", hidden_features, features)
-    quantizer = quantizer or ste_sign_op()
-    first, *rest = hidden_features
-    layers = [dense(first, use_bias=False), batch_norm(), elementwise(quantizer)]
-    for h in rest:
-        binary = binary_dense(h, xnor_scale=xnor_scale, balance_weights=balance_weights)
-        layers += [binary, batch_norm(), elementwise(quantizer)]
-    return serial(*layers, dense(features))._replace(name="bnn_mlp")
+    if not hidden_features:
+        raise ValueError(
+            f"binary_mlp: expected at least one hidden layer, got {hidden_features!r}."
+        )
+    for width in hidden_features:
+        check_positive_int("binary_mlp", "every hidden width", width)
+    check_positive_int("binary_mlp", "features", features)
+    if quantizer is not None and not isinstance(quantizer, Op):
+        raise TypeError(f"binary_mlp: expected quantizer to be an op or None, got {quantizer!r}.")
+    layers: list[Layer] = []
+    for i, width in enumerate(hidden_features):
+        if quantizer is not None and i == 0:
+            layers += [dense(width, use_bias=False), batch_norm(), elementwise(quantizer)]
+            continue
+        binary = binary_dense(width, xnor_scale=xnor_scale, balance_weights=balance_weights)
+        layers += [binary, batch_norm(), relu() if quantizer is None else elementwise(quantizer)]
+    return serial(*layers, dense(features))._replace(name="binary_mlp")
 
 
-add_layer_cases("binaryconnect_mlp", lambda: [
-    LayerCase("one_hidden", binaryconnect_mlp((4,), 3), Arg((3, 5))),
+add_layer_cases("binary_mlp", lambda: [
+    LayerCase("bnn", binary_mlp((4, 4), 3, quantizer=ste_sign_op()), Arg((3, 5))),
 ])  # fmt: skip
-add_layer_cases("bnn_mlp", lambda: [LayerCase("two_hidden", bnn_mlp((4, 4), 3), Arg((3, 5)))])

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import optax
 
-from funcnet.layers.binary import bop_with, clip_latent_weights
-from funcnet.models.binary import binaryconnect_mlp, bnn_mlp
+from funcnet.layers.binary import bop_with, clip_latent_weights, ste_sign_op
+from funcnet.models.binary import binary_mlp
 from funcnet.recipe_registry import (
     OPTIMIZERS,
     Recipe,
@@ -28,8 +28,8 @@ def bop(recipe: Recipe, epochs: int, steps_per_epoch: int) -> optax.GradientTran
     return bop_with(real, options["threshold"], options["gamma"])
 
 
-register_model("bnn", lambda r, d, n: bnn_mlp(r.hidden_features, n))
-register_model("binaryconnect", lambda r, d, n: binaryconnect_mlp(r.hidden_features, n))
+register_model("bnn", lambda r, d, n: binary_mlp(r.hidden_features, n, quantizer=ste_sign_op()))
+register_model("binaryconnect", lambda r, d, n: binary_mlp(r.hidden_features, n))
 register_optimizer("bop", bop)
 for _dataset, _epochs in (("digits", 40), ("mnist1d", 60)):
     for _model in ("bnn", "binaryconnect"):

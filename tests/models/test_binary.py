@@ -6,21 +6,28 @@ import jax.numpy as jnp
 import optax
 import pytest
 
-from funcnet.layers.binary import BinaryParams
-from funcnet.models import binaryconnect_mlp, bnn_mlp
+from funcnet.layers.binary import BinaryParams, ste_sign_op
+from funcnet.models import binary_mlp
 from funcnet.recipe_registry import OPTIMIZERS
 from funcnet.recipes import adam, check_run, recipe_for
 
 
-def test_bnn_keeps_the_first_and_last_layer_real():
-    _, params, _ = jax.eval_shape(lambda: bnn_mlp((4, 4, 4), 3).init(jax.random.key(0), (2, 5)))
-    kinds = [type(p).__name__ for p in params if p != ()]
-    assert kinds == ["DenseParams", "BatchNormParams", "BinaryParams", "BatchNormParams",
-                     "BinaryParams", "BatchNormParams", "DenseParams"]  # fmt: skip
-    with pytest.raises(ValueError, match=r"^bnn_mlp: expected at least one hidden layer"):
-        bnn_mlp((), 3)
-    with pytest.raises(ValueError, match=r"^binaryconnect_mlp: expected every hidden width"):
-        binaryconnect_mlp((4, 0), 3)
+def kinds(model):
+    _, params, _ = jax.eval_shape(lambda: model.init(jax.random.key(0), (2, 5)))
+    return [type(p).__name__.removesuffix("Params") for p in params if p != ()]
+
+
+def test_bnn_keeps_the_first_and_last_layer_real_binaryconnect_only_the_last():
+    bnn = binary_mlp((4, 4, 4), 3, quantizer=ste_sign_op())
+    assert kinds(bnn) == ["Dense", "BatchNorm", "Binary", "BatchNorm", "Binary", "BatchNorm",
+                          "Dense"]  # fmt: skip
+    assert kinds(binary_mlp((4, 4), 3)) == ["Binary", "BatchNorm", "Binary", "BatchNorm", "Dense"]
+    with pytest.raises(ValueError, match=r"^binary_mlp: expected at least one hidden layer"):
+        binary_mlp((), 3)
+    with pytest.raises(ValueError, match=r"^binary_mlp: expected every hidden width"):
+        binary_mlp((4, 0), 3)
+    with pytest.raises(TypeError, match=r"^binary_mlp: expected quantizer to be an op or None"):
+        binary_mlp((4,), 3, quantizer="sign")
 
 
 def test_the_train_recipes_clip_latent_weights_and_offer_bop():

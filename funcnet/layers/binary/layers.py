@@ -186,7 +186,6 @@ add_layer_cases("binary_dense", lambda: [
                                        use_bias=True), Arg((2, 4), **_AWAY)),
 ])  # fmt: skip
 add_layer_cases("binary_conv2d", lambda: [
-    LayerCase("bnn_balanced", binary_conv2d(2, 3, input_quantizer=ste_sign_op(),
-                                            balance_weights=True),
-              Arg((1, 4, 4, 2), **_AWAY)),
+    LayerCase("bnn", binary_conv2d(2, 2, input_quantizer=ste_sign_op()),
+              Arg((1, 3, 3, 2), **_AWAY)),
 ])  # fmt: skip

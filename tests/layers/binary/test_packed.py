@@ -5,7 +5,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from funcnet.layers.binary import BinaryParams, binary_dense, ste_sign_op
 from funcnet.layers.binary.packed import pack_bits, pack_dense, packed_dense_apply
 
 
@@ -14,14 +13,15 @@ def test_pack_bits_puts_bit_i_of_word_j_at_element_32j_plus_i():
     np.testing.assert_array_equal(pack_bits(x), [[2**0 + 2**5 + 2**31, 2**1]])
 
 
-def test_packed_layer_equals_the_binary_dense_layer_with_padding_scale_and_bias():
-    kw, kx = jax.random.split(jax.random.key(0))
-    w, x, b = jax.random.normal(kw, (37, 5)), jax.random.normal(kx, (3, 37)), jnp.arange(5.0)
-    layer = binary_dense(5, input_quantizer=ste_sign_op(), xnor_scale=True, use_bias=True)
-    expected, _ = layer.apply(BinaryParams(w, b), (), x)
-    actual = packed_dense_apply(pack_dense(w, b, xnor_scale=True), x)
-    np.testing.assert_allclose(actual, expected, rtol=1e-6)
-    plain = packed_dense_apply(pack_dense(w), x)
-    np.testing.assert_array_equal(plain, jnp.where(x >= 0, 1, -1) @ jnp.where(w >= 0, 1, -1))
+def test_packed_layer_equals_the_float_computation_with_padding_scale_and_bias():
+    rng = np.random.default_rng(0)
+    w, x, b = rng.normal(size=(37, 5)), rng.normal(size=(3, 37)), np.arange(5.0)
+    signs = np.where(x >= 0, 1, -1) @ np.where(w >= 0, 1, -1)
+    packed = jax.jit(pack_dense, static_argnames="xnor_scale")
+    plain, scaled = packed(jnp.asarray(w)), packed(jnp.asarray(w), jnp.asarray(b), xnor_scale=True)
+    apply = jax.jit(packed_dense_apply)
+    np.testing.assert_array_equal(apply(plain, jnp.asarray(x)), signs)
+    expected = signs * np.mean(np.abs(w), axis=0) + b
+    np.testing.assert_allclose(apply(scaled, jnp.asarray(x)), expected, rtol=1e-6)
     with pytest.raises(ValueError, match=r"^packed_dense_apply: expected inputs of size 33 to 64"):
-        packed_dense_apply(pack_dense(w), x[:, :32])
+        packed_dense_apply(plain, jnp.asarray(x[:, :32]))
