@@ -50,8 +50,10 @@ def binary_mlp(
 
     Examples:
       >>> import jax
-      >>> binary_mlp((8, 8), 3, quantizer=ste_sign_op()).init(jax.random.key(0), (2, 5))[0]
-      (2, 3)
+      >>> model = binary_mlp((8, 8), 3, quantizer=ste_sign_op())
+      >>> _, params, _ = jax.eval_shape(lambda: model.init(jax.random.key(0), (2, 5)))
+      >>> [type(p).__name__ for p in params if p != ()]  # the first and last layer real
+      ['DenseParams', 'BatchNormParams', 'BinaryParams', 'BatchNormParams', 'DenseParams']
     """
     if not hidden_features:
         raise ValueError(

@@ -168,9 +168,9 @@ def binary_conv2d(
     Examples:
       >>> import jax, jax.numpy as jnp
       >>> layer = binary_conv2d(4, 3, xnor_scale=True)
-      >>> out_shape, params, state = layer.init(jax.random.key(0), (1, 5, 5, 2))
-      >>> out_shape, params.w.shape
-      ((1, 5, 5, 4), (3, 3, 2, 4))
+      >>> _, params, _ = jax.eval_shape(lambda: layer.init(jax.random.key(0), (1, 5, 5, 2)))
+      >>> params.w.shape, params.w.dtype  # latent real weights
+      ((3, 3, 2, 4), dtype('float32'))
     """
     inner = conv2d(features, kernel_size, stride=stride, padding=padding, use_bias=use_bias,
                    w_init=w_init, b_init=b_init, dtype=dtype)  # fmt: skip

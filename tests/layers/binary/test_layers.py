@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from funcnet.layers import dense, serial
+from funcnet.layers import DenseParams, dense, serial
 from funcnet.layers.binary import BinaryParams, binary_dense, latent_weight_mask, ste_sign_op
 from funcnet.losses import mean_squared_error
 from funcnet.verify import verify_model
@@ -36,7 +36,7 @@ def test_bad_options_and_weights_name_the_layer():
 
 
 def test_the_latent_weight_mask_marks_binary_weights_only():
-    params = (BinaryParams(W, jnp.zeros(2)), dense(2).init(jax.random.key(0), (1, 2))[1])
+    params = (BinaryParams(W, jnp.zeros(2)), DenseParams(W, jnp.zeros(2)))
     mask = latent_weight_mask(params)
     assert jax.tree.leaves(mask) == [True, False, False, False]
 
