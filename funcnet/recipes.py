@@ -54,9 +54,10 @@ def adam(recipe: Recipe, epochs: int, steps_per_epoch: int) -> optax.GradientTra
         base = optax.adamw(schedule, weight_decay=recipe.weight_decay)
     else:
         base = optax.adam(schedule)
-    if recipe.clip_norm is None:
-        return base
-    return optax.chain(optax.clip_by_global_norm(recipe.clip_norm), base)
+    if recipe.clip_norm is not None:
+        base = optax.chain(optax.clip_by_global_norm(recipe.clip_norm), base)
+    after = (recipe.options or {}).get("after_update")  # e.g. BinaryConnect's weight clipping
+    return base if after is None else optax.chain(base, after)
 
 
 def optimizer(recipe: Recipe, epochs: int, examples: int) -> optax.GradientTransformation:
@@ -240,5 +241,7 @@ register_recipe(
 register_recipe("iris", "mlp", Recipe((32,), learning_rate=1e-2, epochs=100, batch_size=16))
 register_recipe("xor", "mlp", Recipe((8,), 5e-2, epochs=300, batch_size=4, activation="tanh"))
 register_recipe("and", "mlp", Recipe((8,), 5e-2, epochs=300, batch_size=4, activation="tanh"))
+
+from funcnet.models import binary_recipes  # noqa: E402, F401  (bnn, binaryconnect, bop)
 
 __all__ = ["RECIPES", "Recipe", "adam", "check_run", "load", "optimizer", "recipe_for", "run"]
