@@ -24,7 +24,7 @@ from funcnet.core.layer import Layer, check_floating
 from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op, check_backward
 from funcnet.core.registry import Arg
-from funcnet.initializers import Initializer, zeros
+from funcnet.initializers import Initializer
 from funcnet.layers.binary.scaled import magnitude_aware_sign_op
 from funcnet.layers.binary.sign import ste_sign_op
 from funcnet.layers.conv import conv2d
@@ -106,7 +106,7 @@ def binary_dense(
     balance_weights: bool = False,
     use_bias: bool = False,
     w_init: Initializer | None = None,
-    b_init: Initializer = zeros,
+    b_init: Initializer | None = None,
     dtype: Any = jnp.float32,
 ) -> Layer:
     """A dense layer computing with binarised latent weights (and, optionally, inputs).
@@ -151,7 +151,7 @@ def binary_conv2d(
     balance_weights: bool = False,
     use_bias: bool = False,
     w_init: Initializer | None = None,
-    b_init: Initializer = zeros,
+    b_init: Initializer | None = None,
     dtype: Any = jnp.float32,
 ) -> Layer:
     """A 2-d convolution computing with binarised latent weights (and, optionally, inputs).
