@@ -75,6 +75,15 @@ def check_run(dataset: Any, model: Any, optimizer: Any = "adam", epochs: Any = N
         )
 
 
+def check_no_checkpoints(model: str, checkpoint_dir: Any, resume: bool) -> None:
+    """Raise a ValueError: a model trained by its own loop takes no checkpoint options."""
+    if checkpoint_dir is not None or resume:
+        raise ValueError(
+            f"funcnet train: expected no checkpoint options for model {model!r} (trained by its "
+            f"own loop), got checkpoint_dir={checkpoint_dir!r}, resume={resume!r}."
+        )
+
+
 def shaped(spec: DatasetSpec, structured: bool, data: Dataset) -> Dataset:
     """``data`` with each example shaped as ``spec.example_shape`` for a structured model."""
     if not structured:
@@ -121,6 +130,12 @@ def run(
     epochs = recipe.epochs if epochs is None else epochs
     train, test = (shaped(data_spec, model_spec.structured, d) for d in data_spec.load())
     num_classes = int(max(train.y.max(), test.y.max())) + 1
+    if model_spec.train is not None:  # trained by its own loop (no checkpoints)
+        check_no_checkpoints(model, checkpoint_dir, resume)
+        return model_spec.train(
+            recipe, train, test, dataset=dataset, optimizer=opt_spec, epochs=epochs,
+            seed=seed, backward=backward, progress=progress, log=log,
+        )  # fmt: skip
     net = model_spec.build(recipe, data_spec, num_classes)
     loss = LOSSES[recipe.loss]()
     batch_size = len(train) if opt_spec.full_batch else min(recipe.batch_size, len(train))
@@ -232,5 +247,7 @@ register_recipe(
 register_recipe("iris", "mlp", Recipe((32,), learning_rate=1e-2, epochs=100, batch_size=16))
 register_recipe("xor", "mlp", Recipe((8,), 5e-2, epochs=300, batch_size=4, activation="tanh"))
 register_recipe("and", "mlp", Recipe((8,), 5e-2, epochs=300, batch_size=4, activation="tanh"))
+
+import funcnet.dni.recipe  # noqa: E402, F401  (registers dni and cdni, once digits is)
 
 __all__ = ["RECIPES", "Recipe", "adam", "check_run", "load", "optimizer", "recipe_for", "run"]
