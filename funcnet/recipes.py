@@ -127,11 +127,12 @@ def run(
     )
     recipe, data_spec, model_spec = recipe_for(dataset, model), DATASETS[dataset], MODELS[model]
     opt_spec = OPTIMIZERS[optimizer]
+    if model_spec.train is not None:  # a model trained by its own loop saves no checkpoints
+        check_no_checkpoints(model, checkpoint_dir, resume)
     epochs = recipe.epochs if epochs is None else epochs
     train, test = (shaped(data_spec, model_spec.structured, d) for d in data_spec.load())
     num_classes = int(max(train.y.max(), test.y.max())) + 1
-    if model_spec.train is not None:  # trained by its own loop (no checkpoints)
-        check_no_checkpoints(model, checkpoint_dir, resume)
+    if model_spec.train is not None:  # trained by its own loop
         return model_spec.train(
             recipe, train, test, dataset=dataset, optimizer=opt_spec, epochs=epochs,
             seed=seed, backward=backward, progress=progress, log=log,

@@ -8,6 +8,7 @@ updates module by module, unlocked.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -39,10 +40,13 @@ def make_decoupled_step(model: DecoupledModel, optimizer: optax.GradientTransfor
 
 def evaluate_decoupled(model: DecoupledModel, params: DecoupledParams, data: Dataset) -> dict:
     """``{"loss", "accuracy"}`` of the network on ``data`` (the forward needs no predictor)."""
-    _, (loss, logits) = jax.jit(lambda p, x, t: decoupled_objective(model, p, x, t))(
-        params, data.x, data.y
-    )
+    loss, logits = _evaluate(model, params, data.x, data.y)
     return {"loss": float(loss), "accuracy": float((logits.argmax(-1) == data.y).mean())}
+
+
+@functools.partial(jax.jit, static_argnums=0)  # compiled once per model and data shape
+def _evaluate(model: DecoupledModel, params: DecoupledParams, x: Any, labels: Any) -> Any:
+    return decoupled_objective(model, params, x, labels)[1]
 
 
 def fit_decoupled(

@@ -74,7 +74,8 @@ def train_decoupled(
     batch_size = min(recipe.batch_size, len(train))
     steps = len(train) // batch_size
     init_key, fit_key = jax.random.split(jax.random.key(seed))
-    params = init_decoupled(model, init_key, (batch_size, *train.x.shape[1:]))
+    shape = (batch_size, *train.x.shape[1:])
+    params = jax.jit(lambda key: init_decoupled(model, key, shape))(init_key)  # one compile
     sample = train.x[:GRAD_CHECK_EXAMPLES], train.y[:GRAD_CHECK_EXAMPLES]
     rel_err = max_rel_err_vs_reference(model, params, *sample)
     if log is not None:

@@ -1,5 +1,7 @@
 """The decoupled network's one-grad objective: BP(λ = 1) is backprop, λ = 0 is DNI."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,21 +13,34 @@ X = jax.random.normal(jax.random.key(1), (6, 4))
 LABELS = jnp.array([0, 1, 2, 0, 1, 2])
 
 
-def perturbed(params, scale=0.3):
-    """Parameters with non-zero predictors (theirs start at zero)."""
-    leaves, tree = jax.tree.flatten(params)
-    keys = jax.random.split(jax.random.key(2), len(leaves))
-    return jax.tree.unflatten(tree, [a + scale * jax.random.normal(k, a.shape)
-                                     for a, k in zip(leaves, keys, strict=True)])  # fmt: skip
+def initialised(model, scale=0.3):
+    """Parameters with non-zero predictors (theirs start at zero), made in one compiled call
+    (eagerly, each small random op would compile on its own)."""
+
+    @jax.jit
+    def make(key):
+        leaves, tree = jax.tree.flatten(init_decoupled(model, key, X.shape))
+        keys = jax.random.split(jax.random.key(2), len(leaves))
+        noise = [scale * jax.random.normal(k, a.shape) for a, k in zip(leaves, keys, strict=True)]
+        return jax.tree.unflatten(tree, [a + n for a, n in zip(leaves, noise, strict=True)])
+
+    return make(jax.random.key(0))
+
+
+PARAMS = initialised(decoupled_mlp((5, 5), 3))  # shared: every (5, 5) model here has this tree
 
 
 def grads(model, params, labels=LABELS):
-    return jax.jit(jax.grad(lambda p: decoupled_objective(model, p, X, labels)[0]))(params)
+    return _grad(model, params, labels)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _grad(model, params, labels):
+    return jax.grad(lambda p: decoupled_objective(model, p, X, labels)[0])(params)
 
 
 def test_bp_lambda_one_is_backprop_exactly():
-    model = decoupled_mlp((5, 5), 3, bp_lambda=1.0)
-    params = perturbed(init_decoupled(model, jax.random.key(0), X.shape))
+    model, params = decoupled_mlp((5, 5), 3, bp_lambda=1.0), PARAMS
     g = grads(model, params)
 
     def plain(modules):
@@ -41,8 +56,7 @@ def test_bp_lambda_one_is_backprop_exactly():
 
 
 def test_dni_updates_a_module_from_its_synthetic_gradient_only():
-    model = decoupled_mlp((5, 5), 3)
-    params = perturbed(init_decoupled(model, jax.random.key(0), X.shape))
+    model, params = decoupled_mlp((5, 5), 3), PARAMS
     g = grads(model, params)
     other_labels = grads(model, params, labels=LABELS[::-1])  # a different loss entirely
     for a, b in zip(jax.tree.leaves(g.modules[0]), jax.tree.leaves(other_labels.modules[0]),
@@ -50,7 +64,7 @@ def test_dni_updates_a_module_from_its_synthetic_gradient_only():
         np.testing.assert_array_equal(a, b)
     assert not np.allclose(g.modules[2].w, other_labels.modules[2].w)
     # the last predictor regresses onto the true gradient at its interface: mean ½‖ĝ − t‖²
-    true, _ = true_and_synthetic_gradients(model, params, X, LABELS)
+    true, _ = jax.jit(true_and_synthetic_gradients, static_argnums=0)(model, params, X, LABELS)
     last = model.predictors[1]
 
     def mse(q):
