@@ -18,6 +18,7 @@ import optax
 from funcnet import data as datasets
 from funcnet.core.op import Backward, check_backward
 from funcnet.data.dataset import Dataset, num_batches
+from funcnet.dni.recipe import register_decoupled_recipes
 from funcnet.layers.activations import relu, tanh
 from funcnet.losses import softmax_cross_entropy_with_integer_labels
 from funcnet.models import cnn, mlp
@@ -249,6 +250,6 @@ register_recipe("iris", "mlp", Recipe((32,), learning_rate=1e-2, epochs=100, bat
 register_recipe("xor", "mlp", Recipe((8,), 5e-2, epochs=300, batch_size=4, activation="tanh"))
 register_recipe("and", "mlp", Recipe((8,), 5e-2, epochs=300, batch_size=4, activation="tanh"))
 
-import funcnet.dni.recipe  # noqa: E402, F401  (registers dni and cdni, once digits is)
+register_decoupled_recipes()  # dni and cdni on the digits
 
 __all__ = ["RECIPES", "Recipe", "adam", "check_run", "load", "optimizer", "recipe_for", "run"]

@@ -1,7 +1,8 @@
 """``funcnet train --model dni`` and ``--model cdni``: an MLP with a decoupling interface after
 every hidden layer (cDNI: label-conditioned predictors), trained on its one-grad objective.
 
-Registered from :mod:`funcnet.recipes` once its datasets are. The gradient check compares the
+Registered by :mod:`funcnet.recipes` (:func:`register_decoupled_recipes`) once its datasets
+are. The gradient check compares the
 manual gradient of the objective with JAX autodiff of its gradient reference, in float64; finite
 differences do not apply (a synthetic gradient is the derivative of no function).
 """
@@ -113,16 +114,15 @@ def train_decoupled(
     }
 
 
-def _register(name: str, conditioned: bool) -> None:
-    def train(recipe, train, test, **kwargs):
-        return train_decoupled(recipe, train, test, model_name=name, **kwargs)
+def register_decoupled_recipes() -> None:
+    """Offer ``dni`` and ``cdni`` on the digits (called by :mod:`funcnet.recipes`, once the
+    datasets are registered)."""
+    for name, conditioned in (("dni", False), ("cdni", True)):
 
-    register_model(name, lambda r, d, n: mlp(r.hidden_features, n), train=train)
-    options = {"conditioned": conditioned, "bp_lambda": 0.0, "predictor_hidden_features": ()}
-    register_recipe(
-        "digits", name, Recipe((256, 256, 256), 1e-3, epochs=40, batch_size=32, options=options)
-    )
+        def train(recipe, train, test, name=name, **kwargs):
+            return train_decoupled(recipe, train, test, model_name=name, **kwargs)
 
-
-_register("dni", conditioned=False)
-_register("cdni", conditioned=True)
+        register_model(name, lambda r, d, n: mlp(r.hidden_features, n), train=train)
+        options = {"conditioned": conditioned, "bp_lambda": 0.0, "predictor_hidden_features": ()}
+        recipe = Recipe((256, 256, 256), 1e-3, epochs=40, batch_size=32, options=options)
+        register_recipe("digits", name, recipe)
