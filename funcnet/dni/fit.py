@@ -67,7 +67,7 @@ def fit_decoupled(
     loss and accuracy; with ``cosine_examples``, each interface's synthetic-vs-true gradient
     cosine on that many training examples, ``cosine_<k>``)."""
     step = make_decoupled_step(model, optimizer, backward)
-    opt_state = optimizer.init(params)
+    opt_state = jax.jit(optimizer.init)(params)  # eagerly, each leaf would compile its own zeros
     steps = num_batches(len(train), batch_size, drop_remainder=True)
     bar = tqdm(total=epochs * steps, disable=not progress, unit="step", leave=False)
     history = []

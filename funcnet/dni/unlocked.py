@@ -63,11 +63,11 @@ def init_unlocked(
             f"unlocked training: expected a device per module ({len(model.modules)}), got "
             f"{len(devices)}."
         )
-    states = []
+    states, init = [], jax.jit(optimizer.init)  # eagerly, each leaf would compile its zeros
     for k, p in enumerate(params.modules):
         q = params.predictors[k] if k < len(params.predictors) else None
-        opt_q = optimizer.init(q) if q is not None else None
-        state = ModuleState(p, optimizer.init(p), q, opt_q)
+        opt_q = init(q) if q is not None else None
+        state = ModuleState(p, init(p), q, opt_q)
         states.append(jax.device_put(state, devices[k]) if devices is not None else state)
     return states
 

@@ -18,7 +18,7 @@ def test_train_decoupled_reports_the_usual_fields():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((48, 5)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.int32)
-    recipe = Recipe((6, 6), 1e-2, epochs=1, batch_size=16, options={"conditioned": True})
+    recipe = Recipe((6,), 1e-2, epochs=1, batch_size=16, options={"conditioned": True})
     result = train_decoupled(
         recipe, Dataset(x, y), Dataset(x[:16], y[:16]), optimizer=OPTIMIZERS["adam"], epochs=1,
         seed=0, backward="manual", progress=False, log=None, dataset="toy", model_name="cdni",
@@ -27,7 +27,7 @@ def test_train_decoupled_reports_the_usual_fields():
     assert len(result["history"]) == 1 and 0.0 <= result["test_accuracy"] <= 1.0
     assert result["model"] == "cdni" and result["conditioned"] and result["bp_lambda"] == 0.0
     assert np.isfinite(result["train_loss"])
-    sizes = [5 * 6 + 6, 6 * 6 + 6, 6 * 2 + 2, (6 * 6 + 6 + 2 * 6) * 2]  # modules, predictors
+    sizes = [5 * 6 + 6, 6 * 2 + 2, 6 * 6 + 6 + 2 * 6]  # modules, the cDNI predictor
     assert result["parameter_count"] == sum(sizes)
 
 
