@@ -148,8 +148,8 @@ add_layer_cases(
     NAME,
     lambda: [
         LayerCase(
-            "conditioned_hidden",
-            gradient_predictor(4, hidden_features=(5,), num_classes=3),
+            "conditioned",
+            gradient_predictor(4, num_classes=3),
             Arg((2, 4)),
             make_input=lambda h: (h, jnp.zeros(jnp.shape(h)[:-1], jnp.int32)),
         )

@@ -19,6 +19,14 @@ def test_starts_at_zero_and_the_label_moves_it_once_trained():
     assert g[0].tolist() == [0.0, 0.0, 0.0] and g[1].tolist() == [1.0, 1.0, 1.0]
 
 
+def test_a_hidden_predictor_maps_back_to_the_activation_width():
+    m = gradient_predictor(3, hidden_features=(5, 2))
+    _, params, state = jax.jit(m.init, static_argnums=1)(jax.random.key(0), (2, 3))
+    assert params.rest[-1].w.shape == (2, 3) and float(jnp.abs(params.rest[-1].w).max()) == 0
+    g, _ = jax.jit(m.apply)(params, state, jnp.ones((2, 3)))
+    assert g.shape == (2, 3)
+
+
 def test_bad_input_names_the_interface():
     cdni = gradient_predictor(3, num_classes=4)
     _, params, state = cdni.init(jax.random.key(0), (2, 3))
