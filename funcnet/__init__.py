@@ -6,7 +6,7 @@ bound with ``jax.custom_vjp`` and verified against JAX autodiff and finite diffe
 (:mod:`funcnet.verify`). Importing funcnet registers every op and every layer.
 """
 
-from funcnet import data, initializers, layers, losses, models, optim, train, verify
+from funcnet import data, dni, initializers, layers, losses, models, optim, train, verify
 from funcnet.core import (
     Arg,
     Case,
@@ -109,6 +109,7 @@ __all__ = [
     "covariance_pool",
     "data",
     "dense",
+    "dni",
     "dropout",
     "elementwise",
     "elu",

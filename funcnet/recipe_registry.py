@@ -51,6 +51,7 @@ class ModelSpec(NamedTuple):
     name: str
     build: Callable[[Recipe, DatasetSpec, int], Layer]  # (recipe, dataset, num_classes) -> model
     structured: bool = False  # sees examples shaped as the dataset's example_shape
+    train: Callable[..., dict[str, Any]] | None = None  # its own loop instead of fit (see below)
 
 
 class OptimizerSpec(NamedTuple):
@@ -85,11 +86,18 @@ def register_dataset(
 
 
 def register_model(
-    name: str, build: Callable[[Recipe, DatasetSpec, int], Layer], *, structured: bool = False
+    name: str,
+    build: Callable[[Recipe, DatasetSpec, int], Layer],
+    *,
+    structured: bool = False,
+    train: Callable[..., dict[str, Any]] | None = None,
 ) -> None:
     """Offer a model: ``build(recipe, dataset, num_classes) -> Layer``. A ``structured`` model
-    sees each example shaped as the dataset's ``example_shape`` (convolutional, recurrent)."""
-    _add(MODELS, name, ModelSpec(name, build, structured), "model")
+    sees each example shaped as the dataset's ``example_shape`` (convolutional, recurrent).
+    A model that ``fit`` cannot train (decoupled modules, funcnet.dni) passes ``train(recipe,
+    train, test, *, dataset, optimizer, epochs, seed, backward, progress, log) -> result``
+    holding ``funcnet train``'s fields; ``build`` then gives the plain layer it computes."""
+    _add(MODELS, name, ModelSpec(name, build, structured, train), "model")
 
 
 def register_loss(name: str, make: Callable[[], Op]) -> None:

@@ -18,6 +18,7 @@ import optax
 from funcnet import data as datasets
 from funcnet.core.op import Backward, check_backward
 from funcnet.data.dataset import Dataset, num_batches
+from funcnet.dni.recipe import register_decoupled_recipes
 from funcnet.layers.activations import relu, tanh
 from funcnet.losses import softmax_cross_entropy_with_integer_labels
 from funcnet.models import cnn, mlp
@@ -76,6 +77,15 @@ def check_run(dataset: Any, model: Any, optimizer: Any = "adam", epochs: Any = N
         )
 
 
+def check_no_checkpoints(model: str, checkpoint_dir: Any, resume: bool) -> None:
+    """Raise a ValueError: a model trained by its own loop takes no checkpoint options."""
+    if checkpoint_dir is not None or resume:
+        raise ValueError(
+            f"funcnet train: expected no checkpoint options for model {model!r} (trained by its "
+            f"own loop), got checkpoint_dir={checkpoint_dir!r}, resume={resume!r}."
+        )
+
+
 def shaped(spec: DatasetSpec, structured: bool, data: Dataset) -> Dataset:
     """``data`` with each example shaped as ``spec.example_shape`` for a structured model."""
     if not structured:
@@ -120,9 +130,16 @@ def run(
     )
     recipe, data_spec, model_spec = recipe_for(dataset, model), DATASETS[dataset], MODELS[model]
     opt_spec = OPTIMIZERS[optimizer]
+    if model_spec.train is not None:  # a model trained by its own loop saves no checkpoints
+        check_no_checkpoints(model, checkpoint_dir, resume)
     epochs = recipe.epochs if epochs is None else epochs
     train, test = (shaped(data_spec, model_spec.structured, d) for d in data_spec.load())
     num_classes = int(max(train.y.max(), test.y.max())) + 1
+    if model_spec.train is not None:  # trained by its own loop
+        return model_spec.train(
+            recipe, train, test, dataset=dataset, optimizer=opt_spec, epochs=epochs,
+            seed=seed, backward=backward, progress=progress, log=log,
+        )  # fmt: skip
     net = model_spec.build(recipe, data_spec, num_classes)
     loss = LOSSES[recipe.loss]()
     batch_size = len(train) if opt_spec.full_batch else min(recipe.batch_size, len(train))
@@ -243,5 +260,7 @@ register_recipe("xor", "mlp", Recipe((8,), 5e-2, epochs=300, batch_size=4, activ
 register_recipe("and", "mlp", Recipe((8,), 5e-2, epochs=300, batch_size=4, activation="tanh"))
 
 from funcnet.models import binary_recipes  # noqa: E402, F401  (bnn, binaryconnect, bop)
+
+register_decoupled_recipes()  # dni and cdni on the digits
 
 __all__ = ["RECIPES", "Recipe", "adam", "check_run", "load", "optimizer", "recipe_for", "run"]
