@@ -30,7 +30,8 @@ def test_registry_lists_every_family():
         "flip", "concat", "dot_product_attention", "dot_product_attention_lean",
         "split_heads", "merge_heads", "add_positions", "cast", "eigh", "svd", "matrix_log",
         "matrix_sqrt", "matrix_power", "newton_schulz_sqrt", "covariance", "upper_triangle",
-        "decoupling_interface",
+        "decoupling_interface", "ste_sign", "approx_sign", "swish_sign", "ede_sign",
+        "ste_heaviside", "ste_ternary", "dorefa", "magnitude_aware_sign",
     }  # fmt: skip
     assert expected == set(ALL_OPS)
 
