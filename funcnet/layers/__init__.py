@@ -122,6 +122,7 @@ from funcnet.layers.recurrent import (
     rnn_op,
     sequence_layer,
 )
+from funcnet.layers.spiking import LIFState, SynapticLIFState, lif, lif_op, rlif, rlif_op
 
 __all__ = [
     "BatchNormParams",
@@ -131,6 +132,7 @@ __all__ = [
     "EmbeddingParams",
     "GRUParams",
     "GroupNormParams",
+    "LIFState",
     "LSTMParams",
     "LSTMState",
     "LayerNormParams",
@@ -138,6 +140,7 @@ __all__ = [
     "PositionsParams",
     "RNNParams",
     "RecurrentInput",
+    "SynapticLIFState",
     "add_op",
     "add_positions_op",
     "avg_pool1d",
@@ -195,6 +198,8 @@ __all__ = [
     "leaky_relu",
     "leaky_relu_op",
     "learned_positions",
+    "lif",
+    "lif_op",
     "log_softmax",
     "log_softmax_op",
     "lstm",
@@ -215,6 +220,8 @@ __all__ = [
     "relu",
     "relu_op",
     "residual",
+    "rlif",
+    "rlif_op",
     "rms_norm",
     "rms_norm_op",
     "rnn",

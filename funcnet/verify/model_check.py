@@ -76,7 +76,7 @@ def compute_dtype(fn: Any, *args: Any) -> jnp.dtype:
     return min(found, key=lambda d: jnp.finfo(d).bits, default=jnp.dtype(jnp.float64))
 
 
-def _check_model(model, params, state, batch, loss, key, train, seed) -> tuple[str, list]:
+def _check_model(model, params, state, batch, loss, key, train, seed, fd) -> tuple[str, list]:
     params, state, (x, t) = to_float64(params), to_float64(state), to_float64(batch)
     fn = model_loss(model, loss, key=key, train=train)
     manual, autodiff = partial(fn, backward="manual"), partial(fn, backward="autodiff")
@@ -109,6 +109,8 @@ def _check_model(model, params, state, batch, loss, key, train, seed) -> tuple[s
         errors.append(leaf_error("autodiff", jax.tree_util.keystr(path), gm, go, autodiff_tol[-1]))
     # in bfloat16/float16 a leaf's finite differences get its autodiff tolerance, if larger
     fd_tol = [max(tol.finite_differences, a if low else 0.0) for a in autodiff_tol]
+    if fd is not None:  # the reason finite differences do not apply (a surrogate gradient)
+        return dtype.name, errors
     with exactly():
         errors += _finite_differences(autodiff, args, leaves_manual, treedef, fd_tol, tol, seed)
     return dtype.name, errors
@@ -160,6 +162,7 @@ def verify_model(
     train: bool = False,
     seed: int = 0,
     name: str | None = None,
+    finite_differences: str | None = None,
 ) -> Report:
     """Check a model's manual parameter gradients against autodiff and finite differences.
 
@@ -171,6 +174,9 @@ def verify_model(
       key, train: passed to ``model.apply`` (a fixed key makes dropout deterministic).
       seed: seeds the finite-difference directions.
       name: the name the report uses (the model's own name by default).
+      finite_differences: ``None`` to check finite differences, or the reason they do not
+        apply (a model with a surrogate gradient, whose loss is piecewise constant); the
+        reason is kept in the report's notes.
 
     Returns:
       A :class:`Report` with one case whose errors are listed per parameter leaf path,
@@ -180,8 +186,11 @@ def verify_model(
     label = name or model.name
     with jax.enable_x64(True):
         try:
-            dtype, errors = _check_model(model, params, state, batch, loss, key, train, seed)
+            dtype, errors = _check_model(
+                model, params, state, batch, loss, key, train, seed, finite_differences
+            )
         except Exception as e:  # report, do not hide, whatever broke
             crash = f"{type(e).__name__}: {e}"
             return Report((CaseReport(label, "model", "float64", (), crash, seed=seed),))
-    return Report((CaseReport(label, "model", dtype, tuple(errors), seed=seed),))
+    notes = () if finite_differences is None else (f"finite differences: {finite_differences}",)
+    return Report((CaseReport(label, "model", dtype, tuple(errors), notes=notes, seed=seed),))

@@ -85,14 +85,14 @@ def sequence_op(
         state0, params = args[1 : 1 + num_states], cell.params_type(*args[1 + num_states :])
         return args[0], tuple(state0), params, mask
 
-    def scan(x, state0, params, mask):
+    def scan(x, state0, params, mask, step=cell.step):
         m = _time_first(mask != 0, -1)[..., None] if masked else None
 
         def body(state, inp):
             x_t, s, m_t = inp
             if truncate is not None:
                 state = tuple(jnp.where(_cut(truncate, s), lax.stop_gradient(a), a) for a in state)
-            new, step_res = cell.step(x_t, state, params)
+            new, step_res = step(x_t, state, params)
             if masked:
                 new = tuple(jnp.where(m_t, a, a0) for a, a0 in zip(new, state, strict=True))
                 return new, (jnp.where(m_t, new[out], 0), new, step_res)
@@ -105,6 +105,9 @@ def sequence_op(
 
     def forward(*args):
         return scan(*split(args))[0]
+
+    def reference(*args):  # a surrogate cell's gradient reference: its reference step scanned
+        return scan(*split(args), step=cell.reference_step)[0]
 
     def fwd(*args):
         x, state0, params, mask = split(args)
@@ -141,7 +144,11 @@ def sequence_op(
         (d_state0, d_params), dx = lax.scan(body, (dfinal, zeros), xs, reverse=not reverse)
         return (jnp.moveaxis(dx, 0, -2), *d_state0, *d_params, *((None,) if masked else ()))
 
-    return make_op(cell.name, forward, fwd, bwd)
+    if cell.reference_step is None:
+        return make_op(cell.name, forward, fwd, bwd)
+    return make_op(cell.name, forward, fwd, bwd, gradient=cell.gradient,
+                   gradient_reference=reference,
+                   finite_differences=cell.finite_differences)  # fmt: skip
 
 
 def _args(cell: Cell, batch: tuple[int, ...], length: int, masked: bool) -> tuple[Arg, ...]:
