@@ -122,7 +122,17 @@ from funcnet.layers.recurrent import (
     rnn_op,
     sequence_layer,
 )
-from funcnet.layers.spiking import LIFState, SynapticLIFState, lif, lif_op, rlif, rlif_op
+from funcnet.layers.spiking import (
+    LeakyIntegratorParams,
+    LIFState,
+    SynapticLIFState,
+    leaky_integrator,
+    leaky_integrator_op,
+    lif,
+    lif_op,
+    rlif,
+    rlif_op,
+)
 
 __all__ = [
     "BatchNormParams",
@@ -136,6 +146,7 @@ __all__ = [
     "LSTMParams",
     "LSTMState",
     "LayerNormParams",
+    "LeakyIntegratorParams",
     "MultiHeadAttentionParams",
     "PositionsParams",
     "RNNParams",
@@ -195,6 +206,8 @@ __all__ = [
     "identity_op",
     "layer_norm",
     "layer_norm_op",
+    "leaky_integrator",
+    "leaky_integrator_op",
     "leaky_relu",
     "leaky_relu_op",
     "learned_positions",
