@@ -1,6 +1,6 @@
 """Yin-Yang with a discrete-time spiking network trained by surrogate gradients, three seeds.
 
-Run: python experiments/yin_yang_snn.py [--seeds 0 1 2] [--epochs 30] [--out experiments/out]
+Run: python experiments/yin_yang_snn.py [--seeds 0 1 2] [--epochs 100] [--out experiments/out]
 Inputs (x, y, 1 − x, 1 − y) are latency-coded, one spike each in T steps; the network is
 lif(120) (fast-sigmoid surrogate, reset by subtraction, detached reset) → leaky_integrator(3),
 read out as the maximum membrane over time, trained with softmax cross-entropy and Adam by the
@@ -115,7 +115,7 @@ def main(seeds, epochs, out):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--out", type=Path, default=Path("experiments/out"))
     args = parser.parse_args()
     main(args.seeds, args.epochs, args.out)

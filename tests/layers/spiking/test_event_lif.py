@@ -1,0 +1,121 @@
+"""EventProp's exact spike-time gradient against finite differences of the event simulation
+(two layers, simultaneous spikes), what autodiff of a time-stepped simulation gives (zero),
+the values against a time-stepped simulation, the overflow flag, errors."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from funcnet.layers import event_lif, event_lif_op
+
+OP = event_lif_op(max_spikes=2)
+
+
+def _network_loss(t_in, w1, w2, dy):
+    hidden, _ = OP(t_in, w1)
+    out, _ = OP(hidden, w2)
+    return jnp.sum(dy * out)
+
+
+def _random_network(seed, tie=False):
+    rng = np.random.default_rng(seed)
+    t_in = rng.uniform(0, 1.5, (2, 4, 1))
+    w1, w2 = rng.uniform(0.4, 2.5, (4, 5)), rng.uniform(0.4, 2.5, (5, 3))
+    if tie:  # two inputs at one time, two hidden neurons with one weight column: equal times
+        t_in[:, 1] = t_in[:, 0]
+        w1[:, 3] = w1[:, 2]
+    return t_in, w1, w2, rng.normal(size=(2, 3, 2))
+
+
+def test_two_layer_gradient_matches_central_differences_with_simultaneous_spikes(x64):
+    # three random networks (the last with simultaneous spikes), every evaluation in one program
+    nets = [_random_network(seed, tie) for seed, tie in ((0, False), (1, False), (2, True))]
+    args = [np.stack(a) for a in zip(*nets, strict=True)]  # t_in, w1, w2, dy over networks
+    grads = jax.jit(jax.vmap(jax.grad(_network_loss, argnums=(0, 1, 2))))(*args)
+    rng, h, steps = np.random.default_rng(10), 1e-5, np.array([1, -1, 2, -2])
+    directions = [rng.normal(size=a.shape) for a in args[:3]]
+    directions = [u / np.sqrt(np.sum(u * u, axis=tuple(range(1, u.ndim)), keepdims=True))
+                  for u in directions]  # fmt: skip
+    moved = [[np.stack([a + h * s * directions[i] if j == i else a for s in steps])
+              for j, a in enumerate(args)] for i in range(3)]  # fmt: skip
+    losses = jax.jit(jax.vmap(jax.vmap(jax.vmap(_network_loss)), in_axes=0))(
+        *[np.stack([m[j] for m in moved]) for j in range(4)]
+    )  # [leaf, step, network]
+    fd = (8 * (losses[:, 0] - losses[:, 1]) - (losses[:, 2] - losses[:, 3])) / (12 * h)
+    for i, g in enumerate(grads):
+        g = np.asarray(g).reshape(3, -1)
+        exact = np.sum(g * directions[i].reshape(3, -1), axis=1)
+        np.testing.assert_array_less(np.abs(exact - fd[i]), 1e-6 * np.linalg.norm(g, axis=1))
+        assert np.min(np.abs(exact)) > 1e-3
+    hidden, _ = OP(args[0][2], args[1][2])
+    np.testing.assert_array_equal(hidden[:, 2], hidden[:, 3])  # simultaneous hidden spikes
+    assert float(jnp.min(hidden[:, 2])) < 4.0
+    out, _ = jax.vmap(lambda t, w1, w2: OP(OP(t, w1)[0], w2))(*args[:3])
+    assert np.sum(np.asarray(out) < 4.0) >= 18  # every output layer spikes
+
+
+def _stepped_first_spike(w, t_in, dt=1e-3, steps=3000):
+    """The same neuron in discrete time (Euler), its first spike time read off the steps."""
+    t = jnp.arange(steps) * dt
+    arrive = (t[:, None] >= t_in[None, :]) & (t[:, None] < t_in[None, :] + dt)
+    kicks = arrive.astype(w.dtype) @ w
+
+    def step(carry, kick):
+        v, i, fired = carry
+        i = i + kick
+        v = v + dt * (i - v)
+        i = i - dt * 2 * i
+        spike = (v > 1.0).astype(v.dtype)
+        return (v * (1 - spike), i, fired + spike), fired + spike
+
+    _, fired = jax.lax.scan(step, (0.0 * w[0], 0.0 * w[0], 0.0 * w[0]), kicks)
+    first = jnp.sum(fired == 0)  # steps before the first spike
+    return first * dt
+
+
+def test_autodiff_of_a_time_stepped_simulation_gives_zero_and_eventprop_does_not(x64):
+    t_in, w = jnp.array([0.1, 0.3]), jnp.array([3.0, 2.5])
+    stepped = jax.grad(_stepped_first_spike)(w, t_in)
+    event_time, event_grad = jax.value_and_grad(
+        lambda w: OP(t_in[:, None], w[:, None])[0][0, 0]
+    )(w)
+    assert float(jnp.max(jnp.abs(stepped))) == 0.0
+    assert abs(float(_stepped_first_spike(w, t_in)) - float(event_time)) < 3e-3
+    h = 1e-6
+    fd = [(OP(t_in[:, None], (w + h * e)[:, None])[0][0, 0] -
+           OP(t_in[:, None], (w - h * e)[:, None])[0][0, 0]) / (2 * h)
+          for e in np.eye(2)]  # fmt: skip
+    np.testing.assert_allclose(event_grad, fd, rtol=1e-7)
+    assert float(jnp.max(event_grad)) < 0  # more weight, an earlier spike
+
+
+def test_a_spike_lands_on_the_threshold_and_an_overflow_is_flagged(x64):
+    t_in, w = jnp.array([[0.0], [0.2]]), jnp.array([[4.0], [4.0]])
+    (times, over), (many, over_many) = event_lif_op(max_spikes=1)(t_in, w), OP(t_in, w)
+    assert float(over[0]) == 1.0 and float(over_many[0]) == 0.0  # it fires twice
+    np.testing.assert_array_equal(times[0, 0], many[0, 0])
+    tk, ti = np.asarray(many[0]), np.asarray(t_in[:, 0])
+    v = np.sum(4.0 * (np.exp(-(tk[1] - ti)) - np.exp(-2 * (tk[1] - ti))))
+    v -= np.exp(-(tk[1] - tk[0]))  # the first spike's reset, seen at the second
+    np.testing.assert_allclose([v], [1.0], rtol=1e-12)
+
+
+def test_the_layer_reports_overflow_in_its_state():
+    layer = event_lif(2, max_spikes=1)
+    _, params, state = layer.init(jax.random.key(0), (3, 2, 1))
+    t, flags = layer.apply(params._replace(w=4 * jnp.ones((2, 2))), state, jnp.zeros((3, 2, 1)))
+    assert t.shape == (3, 2, 1) and flags.shape == (3, 2) and float(jnp.min(flags)) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (dict(tau_mem=0.0), "event_lif: expected a positive tau_mem, got 0.0."),
+        (dict(threshold=-1.0), "event_lif: expected a positive threshold, got -1.0."),
+        (dict(max_spikes=0), "event_lif: expected a positive integer max_spikes, got 0."),
+    ],
+)
+def test_bad_options_are_named(options, message):
+    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+        event_lif(3, **options)
