@@ -1,10 +1,13 @@
 """Yin-Yang with EventProp: two layers of continuous-time LIF neurons, time-to-first-spike loss.
 
-Run: python experiments/yin_yang_eventprop.py [--seeds 0 1 2] [--epochs 30] [--out experiments/out]
+Run: python experiments/yin_yang_eventprop.py [--seeds 0 1 2] [--epochs 40] [--out experiments/out]
 Each input (x, y, 1 − x, 1 − y) is one spike at time ``T_EARLY + v (T_LATE − T_EARLY)`` (in
 units of τ_mem), plus a bias spike at 0; event_lif(HIDDEN) → event_lif(3), trained with the
 first-spike cross-entropy (the EventProp paper's τ₀, τ₁, α) by the hand-written EventProp
-backward and Adam. The prediction is the output neuron that fires first. Writes
+backward and Adam, with weight bumping (Göltz et al. 2021): after each step, a neuron silent on
+some example of the batch gets its input weights raised by BUMP, since a neuron that does not
+fire has no spike time to move and so receives no gradient. The prediction is the output neuron
+that fires first. Writes
 yin_yang_eventprop.md, with the fraction of hidden neurons that would have fired more than
 MAX_SPIKES times (their later spikes are missing; only the output's first spike is read).
 """
@@ -20,10 +23,11 @@ import numpy as np
 import optax
 
 import funcnet as fn
-from funcnet.data import make_dataset, yin_yang
+from funcnet.data import batches, make_dataset, yin_yang
 from funcnet.layers import event_lif, first_spike_cross_entropy
+from funcnet.train import make_train_step
 
-HIDDEN, MAX_SPIKES, T_MAX, T_EARLY, T_LATE = 100, 2, 4.0, 0.15, 2.0
+HIDDEN, MAX_SPIKES, T_MAX, T_EARLY, T_LATE, BUMP = 100, 2, 4.0, 0.15, 2.0, 5e-3
 
 
 def weights(mean, std):
@@ -33,11 +37,28 @@ def weights(mean, std):
     return init
 
 
-def model():
-    return fn.serial(
+def layers():
+    return (
         event_lif(HIDDEN, max_spikes=MAX_SPIKES, t_max=T_MAX, w_init=weights(1.5, 1.0)),
         event_lif(3, max_spikes=1, t_max=T_MAX, w_init=weights(0.3, 0.3)),
     )
+
+
+def model():
+    return fn.serial(*layers())
+
+
+@jax.jit
+def bumped(params, x):
+    """Raise the input weights of every neuron silent on some example of ``x``."""
+    hidden_layer, output_layer = layers()
+    hidden, _ = hidden_layer.apply(params[0], (), x)
+    out, _ = output_layer.apply(params[1], (), hidden)
+    new = []
+    for p, t in zip(params, (hidden, out), strict=True):
+        silent = jnp.any(t[..., 0] >= T_MAX, axis=0).astype(p.w.dtype)
+        new.append(p._replace(w=p.w + BUMP * silent[None]))
+    return tuple(new)
 
 
 def encoded(split):
@@ -57,16 +78,20 @@ def evaluate(net, params, state, data):
 def run(seed, epochs, train, test):
     net = model()
     _, params, state = net.init(jax.random.key(seed), (64, 5, 1))
-    opt = optax.adam(optax.cosine_decay_schedule(5e-3, epochs * (len(train) // 64)))
+    opt = optax.adam(optax.cosine_decay_schedule(2e-3, epochs * (len(train) // 64)))
+    step = make_train_step(net, first_spike_cross_entropy(), opt)
+    opt_state, key = opt.init(params), jax.random.key(100 + seed)
     start = time.perf_counter()
-    result = fn.fit(net, first_spike_cross_entropy(), opt, params, state, train,
-                    key=jax.random.key(100 + seed), epochs=epochs, batch_size=64,
-                    progress=False)  # fmt: skip
+    for _ in range(epochs):
+        key, k = jax.random.split(key)
+        for x, y in batches(train, 64, key=k, drop_remainder=True):
+            params, state, opt_state, _ = step(params, state, opt_state, (x, y), k)
+            params = bumped(params, x)
     seconds = time.perf_counter() - start
     _, state_eval, _ = net.init(jax.random.key(seed), (len(test), 5, 1))
-    acc, overflow = evaluate(net, result.params, state_eval, test)
+    acc, overflow = evaluate(net, params, state_eval, test)
     _, state_train, _ = net.init(jax.random.key(seed), (len(train), 5, 1))
-    train_acc, _ = evaluate(net, result.params, state_train, train)
+    train_acc, _ = evaluate(net, params, state_train, train)
     return acc, train_acc, overflow, seconds
 
 
@@ -80,7 +105,8 @@ def main(seeds, epochs, out):
               f"{overflow:.3f} ({secs:.0f} s)", flush=True)  # fmt: skip
     accs = [r[1] for r in rows]
     lines = [f"Yin-Yang, EventProp: event_lif({HIDDEN}, ≤{MAX_SPIKES} spikes) → event_lif(3), "
-             f"time-to-first-spike loss, {epochs} epochs, batch 64, Adam 5e-3 cosine; "
+             f"time-to-first-spike loss, {epochs} epochs, batch 64, Adam 2e-3 cosine, weight "
+             f"bumping {BUMP:g}; "
              "train 5000 / test 1000 (the published splits)", "",
              "| seed | test accuracy | train accuracy | hidden overflow | train seconds |",
              "| --- | --- | --- | --- | --- |"]  # fmt: skip
@@ -98,7 +124,7 @@ def main(seeds, epochs, out):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--out", type=Path, default=Path("experiments/out"))
     args = parser.parse_args()
     main(args.seeds, args.epochs, args.out)

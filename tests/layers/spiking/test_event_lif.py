@@ -77,9 +77,7 @@ def _stepped_first_spike(w, t_in, dt=1e-3, steps=3000):
 def test_autodiff_of_a_time_stepped_simulation_gives_zero_and_eventprop_does_not(x64):
     t_in, w = jnp.array([0.1, 0.3]), jnp.array([3.0, 2.5])
     stepped = jax.grad(_stepped_first_spike)(w, t_in)
-    event_time, event_grad = jax.value_and_grad(
-        lambda w: OP(t_in[:, None], w[:, None])[0][0, 0]
-    )(w)
+    event_time, event_grad = jax.value_and_grad(lambda w: OP(t_in[:, None], w[:, None])[0][0, 0])(w)
     assert float(jnp.max(jnp.abs(stepped))) == 0.0
     assert abs(float(_stepped_first_spike(w, t_in)) - float(event_time)) < 3e-3
     h = 1e-6
