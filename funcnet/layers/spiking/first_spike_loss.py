@@ -21,12 +21,13 @@ from funcnet.core.registry import Arg, Case, add_cases, op_factory
 
 
 @op_factory("first_spike_cross_entropy")
-def first_spike_cross_entropy(tau0: float = 0.5, tau1: float = 6.4, alpha: float = 3e-3) -> Op:
+def first_spike_cross_entropy(tau0: float = 0.025, tau1: float = 0.32, alpha: float = 3e-3) -> Op:
     """The loss ``(t_out [..., C, K], labels [...]) -> scalar`` on first spike times.
 
     ``t_out`` are spike times as :func:`~funcnet.layers.spiking.event_lif.event_lif` gives them
     (the first of each neuron in ``t_out[..., 0]``); ``labels`` integer classes in ``[0, C)``.
-    The defaults are the EventProp paper's Yin-Yang values (in units of ``τ_mem``).
+    The defaults are the EventProp paper's Yin-Yang values, ``τ₀ = 0.5 ms``, ``τ₁ = 6.4 ms``,
+    ``α = 3·10⁻³``, in units of its ``τ_mem = 20 ms`` (times here are in units of ``τ_mem``).
     """
     name = "first_spike_cross_entropy"
     for what, value in (("tau0", tau0), ("tau1", tau1)):

@@ -1,6 +1,7 @@
 """EventProp's exact spike-time gradient against finite differences of the event simulation
 (two layers, simultaneous spikes), what autodiff of a time-stepped simulation gives (zero),
-the values against a time-stepped simulation, the overflow flag, errors."""
+the values against a time-stepped simulation, the overflow flag, errors. (One layer against
+autodiff and finite differences, jit and vmap: the op registry; the layer: its contract.)"""
 
 import jax
 import jax.numpy as jnp
@@ -55,7 +56,7 @@ def test_two_layer_gradient_matches_central_differences_with_simultaneous_spikes
     assert np.sum(np.asarray(out) < 4.0) >= 18  # every output layer spikes
 
 
-def _stepped_first_spike(w, t_in, dt=1e-3, steps=3000):
+def _stepped_first_spike(w, t_in, dt=2e-3, steps=1500):
     """The same neuron in discrete time (Euler), its first spike time read off the steps."""
     t = jnp.arange(steps) * dt
     arrive = (t[:, None] >= t_in[None, :]) & (t[:, None] < t_in[None, :] + dt)
@@ -79,11 +80,10 @@ def test_autodiff_of_a_time_stepped_simulation_gives_zero_and_eventprop_does_not
     stepped = jax.grad(_stepped_first_spike)(w, t_in)
     event_time, event_grad = jax.value_and_grad(lambda w: OP(t_in[:, None], w[:, None])[0][0, 0])(w)
     assert float(jnp.max(jnp.abs(stepped))) == 0.0
-    assert abs(float(_stepped_first_spike(w, t_in)) - float(event_time)) < 3e-3
-    h = 1e-6
-    fd = [(OP(t_in[:, None], (w + h * e)[:, None])[0][0, 0] -
-           OP(t_in[:, None], (w - h * e)[:, None])[0][0, 0]) / (2 * h)
-          for e in np.eye(2)]  # fmt: skip
+    assert abs(float(_stepped_first_spike(w, t_in)) - float(event_time)) < 5e-3
+    h, moves = 1e-6, np.concatenate([np.eye(2), -np.eye(2)])
+    first = jax.jit(jax.vmap(lambda w: OP(t_in[:, None], w[:, None])[0][0, 0]))(w[None] + h * moves)
+    fd = (first[:2] - first[2:]) / (2 * h)
     np.testing.assert_allclose(event_grad, fd, rtol=1e-7)
     assert float(jnp.max(event_grad)) < 0  # more weight, an earlier spike
 
@@ -97,13 +97,6 @@ def test_a_spike_lands_on_the_threshold_and_an_overflow_is_flagged(x64):
     v = np.sum(4.0 * (np.exp(-(tk[1] - ti)) - np.exp(-2 * (tk[1] - ti))))
     v -= np.exp(-(tk[1] - tk[0]))  # the first spike's reset, seen at the second
     np.testing.assert_allclose([v], [1.0], rtol=1e-12)
-
-
-def test_the_layer_reports_overflow_in_its_state():
-    layer = event_lif(2, max_spikes=1)
-    _, params, state = layer.init(jax.random.key(0), (3, 2, 1))
-    t, flags = layer.apply(params._replace(w=4 * jnp.ones((2, 2))), state, jnp.zeros((3, 2, 1)))
-    assert t.shape == (3, 2, 1) and flags.shape == (3, 2) and float(jnp.min(flags)) == 1.0
 
 
 @pytest.mark.parametrize(
