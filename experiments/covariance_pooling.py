@@ -47,7 +47,7 @@ def trunk(dataset: str) -> list:
 def model(dataset: str, head: str) -> fn.Layer:
     position_axes = 2 if dataset == "digits" else 1
     if head == "gap":
-        pool = fn.global_avg_pool()
+        pool = fn.global_avg_pool(num_position_axes=position_axes)
     else:
         pool = covariance_pool(head.removeprefix("cov_"), num_position_axes=position_axes)
     return fn.serial(*trunk(dataset), pool, fn.dense(10))

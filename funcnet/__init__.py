@@ -6,7 +6,7 @@ bound with ``jax.custom_vjp`` and verified against JAX autodiff and finite diffe
 (:mod:`funcnet.verify`). Importing funcnet registers every op and every layer.
 """
 
-from funcnet import data, initializers, layers, losses, models, train, verify
+from funcnet import data, initializers, layers, losses, models, optim, train, verify
 from funcnet.core import (
     Arg,
     Case,
@@ -75,6 +75,7 @@ from funcnet.losses import (
     softmax_cross_entropy_with_integer_labels,
 )
 from funcnet.models import cnn, gru_classifier, mlp, transformer_lm
+from funcnet.optim import conjugate_gradient, scaled_conjugate_gradient
 from funcnet.train import (
     Policy,
     fit,
@@ -102,6 +103,7 @@ __all__ = [
     "bidirectional",
     "binary_cross_entropy_with_logits",
     "cnn",
+    "conjugate_gradient",
     "conv1d",
     "conv2d",
     "conv3d",
@@ -147,6 +149,7 @@ __all__ = [
     "models",
     "multi_head_attention",
     "op_factory",
+    "optim",
     "parallel",
     "per_example_grads",
     "relu",
@@ -154,6 +157,7 @@ __all__ = [
     "rlif",
     "rms_norm",
     "rnn",
+    "scaled_conjugate_gradient",
     "serial",
     "sigmoid",
     "sinusoidal_positions",

@@ -198,8 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--optimizer",
         choices=list(OPTIMIZERS),
         default="adam",
-        help="adam: the recipe's Adam with a cosine schedule; lbfgs: L-BFGS on the "
-        "whole training set, one iteration per epoch (default adam)",
+        help="; ".join(f"{name}: {spec.help}" for name, spec in OPTIMIZERS.items())
+        + " (default adam)",
     )
     train.add_argument(
         "--epochs",

@@ -57,6 +57,7 @@ class OptimizerSpec(NamedTuple):
     name: str
     make: Callable[[Recipe, int, int], optax.GradientTransformation]  # (recipe, epochs, steps)
     full_batch: bool = False  # every step sees the whole training set (line searches)
+    help: str = ""  # one phrase for ``funcnet train --help``
 
 
 DATASETS: dict[str, DatasetSpec] = {}
@@ -101,10 +102,12 @@ def register_optimizer(
     make: Callable[[Recipe, int, int], optax.GradientTransformation],
     *,
     full_batch: bool = False,
+    help: str = "",
 ) -> None:
     """Offer an optimizer: ``make(recipe, epochs, steps_per_epoch)``; with ``full_batch`` every
-    step sees the whole training set (one step per epoch)."""
-    _add(OPTIMIZERS, name, OptimizerSpec(name, make, full_batch), "optimizer")
+    step sees the whole training set (one step per epoch); ``help`` is the phrase
+    ``funcnet train --help`` shows for it."""
+    _add(OPTIMIZERS, name, OptimizerSpec(name, make, full_batch, help), "optimizer")
 
 
 def register_recipe(dataset: str, model: str, recipe: Recipe) -> None:

@@ -54,9 +54,10 @@ def adam(recipe: Recipe, epochs: int, steps_per_epoch: int) -> optax.GradientTra
         base = optax.adamw(schedule, weight_decay=recipe.weight_decay)
     else:
         base = optax.adam(schedule)
-    if recipe.clip_norm is None:
-        return base
-    return optax.chain(optax.clip_by_global_norm(recipe.clip_norm), base)
+    if recipe.clip_norm is not None:
+        base = optax.chain(optax.clip_by_global_norm(recipe.clip_norm), base)
+    after = (recipe.options or {}).get("after_update")  # e.g. BinaryConnect's weight clipping
+    return base if after is None else optax.chain(base, after)
 
 
 def optimizer(recipe: Recipe, epochs: int, examples: int) -> optax.GradientTransformation:
@@ -103,7 +104,8 @@ def run(
     :func:`fit`'s. The learning rate schedule spans ``epochs``: a resumed run matches an
     uninterrupted one bit for bit when ``epochs`` is the same for both parts, and continues on
     the new schedule otherwise. ``optimizer`` names a registered optimizer (``"adam"``: the
-    recipe's; ``"lbfgs"``: L-BFGS on the whole training set, one iteration per epoch).
+    recipe's; ``"lbfgs"``: L-BFGS on the whole training set, one iteration per epoch; the
+    conjugate-gradient ones of :mod:`funcnet.optim.train_options` likewise).
 
     Raises:
       ValueError: an unknown dataset, model or optimizer, a pair without a recipe, epochs < 1.
@@ -153,6 +155,7 @@ def run(
         checkpoint_every=checkpoint_every,
         checkpoint_every_steps=checkpoint_every_steps,
         resume=resume,
+        full_batch=opt_spec.full_batch,
     )
     train_seconds = time.perf_counter() - start
     last = result.history[-1]
@@ -208,8 +211,14 @@ register_model("gru", lambda r, d, n: gru_classifier(r.hidden_features[0], n), s
 
 register_loss("softmax_cross_entropy", softmax_cross_entropy_with_integer_labels)
 
-register_optimizer("adam", adam)
-register_optimizer("lbfgs", lambda r, epochs, steps: optax.lbfgs(), full_batch=True)
+register_optimizer("adam", adam, help="the recipe's Adam with a cosine schedule")
+register_optimizer(
+    "lbfgs",
+    lambda r, epochs, steps: optax.lbfgs(),
+    full_batch=True,
+    help="optax's L-BFGS on the whole training set, one iteration per epoch",
+)
+from funcnet.optim import train_options  # noqa: E402, F401  (cg-fr, cg-pr, cg-pb, scg)
 
 # The truth tables use tanh: with zero-initialised biases the input (0, 0) puts every hidden
 # pre-activation exactly on relu's kink, where finite differences cannot check a gradient.
@@ -232,5 +241,7 @@ register_recipe(
 register_recipe("iris", "mlp", Recipe((32,), learning_rate=1e-2, epochs=100, batch_size=16))
 register_recipe("xor", "mlp", Recipe((8,), 5e-2, epochs=300, batch_size=4, activation="tanh"))
 register_recipe("and", "mlp", Recipe((8,), 5e-2, epochs=300, batch_size=4, activation="tanh"))
+
+from funcnet.models import binary_recipes  # noqa: E402, F401  (bnn, binaryconnect, bop)
 
 __all__ = ["RECIPES", "Recipe", "adam", "check_run", "load", "optimizer", "recipe_for", "run"]

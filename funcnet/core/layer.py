@@ -105,6 +105,13 @@ def check_int(name: str, what: str, value: Any, minimum: int = 1) -> int:
     return value
 
 
+def check_option_applies(name: str, option: str, value: Any, applies: bool, when: str) -> None:
+    """Raise a TypeError for an option given (not ``None``) where it has no effect, as Python
+    does for a keyword a function does not take: an option is never accepted and ignored."""
+    if value is not None and not applies:
+        raise TypeError(f"{name}: {option} applies only {when}, got {option}={value!r}.")
+
+
 def check_float_dtype(name: str, dtype: Any) -> None:
     """Raise unless ``dtype`` (a layer's parameter dtype) is floating point."""
     if not jnp.issubdtype(dtype, jnp.floating):

@@ -37,9 +37,6 @@ class LayerCase(NamedTuple):
         (a cell's ``(x, state)``, a ``RecurrentInput`` with a mask); it indexes with ``...``,
         so it works on one example under ``vmap`` too. ``init`` is then given the shape of the
         built input's first leaf (its ``x``).
-      finite_differences: ``None``, or the reason the layer's gradient cannot be checked by
-        finite differences (a surrogate spike derivative: the output is piecewise constant);
-        it is then held to autodiff of its gradient reference only.
     """
 
     label: str
@@ -47,7 +44,6 @@ class LayerCase(NamedTuple):
     input: Arg | tuple[Any, ...]
     train: bool = False
     make_input: Callable[[Any], Any] | None = None
-    finite_differences: str | None = None
 
 
 _FACTORIES: dict[str, Callable[..., Layer]] = {}

@@ -24,8 +24,9 @@ either way. See docs/design.md, "Intended gradients".
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import jax
@@ -47,6 +48,23 @@ try:  # JAX internals, read only to name the error early; without them JAX's own
     from jax._src.interpreters.ad import JVPTracer as _JVPTracer
 except ImportError:  # pragma: no cover
     _trace_ctx = None
+
+
+# The names of the ops with an intended gradient called while :func:`surrogates_called` records.
+_SURROGATES: list[set[str]] = []
+
+
+@contextlib.contextmanager
+def surrogates_called() -> Iterator[set[str]]:
+    """Record the names of the ops with an intended (surrogate) gradient that are called inside
+    the block, e.g. while tracing a model, so that a model-level check can tell that its
+    gradient is not the derivative of its loss."""
+    seen: set[str] = set()
+    _SURROGATES.append(seen)
+    try:
+        yield seen
+    finally:
+        _SURROGATES.remove(seen)
 
 
 class ForwardModeError(TypeError):
@@ -128,6 +146,9 @@ class Op:
         """Apply the op, differentiated by the hand-written backward or by JAX autodiff (of the
         gradient reference, for an op with an intended gradient)."""
         check_backward(backward, self.name)
+        if self.gradient != EXACT:
+            for seen in _SURROGATES:
+                seen.add(self.name)
         if backward == "autodiff":
             return self.reference(*args)
         if _under_jvp(args):

@@ -40,6 +40,7 @@ from funcnet.layers.attention import (
     split_heads_op,
     transformer_block,
 )
+from funcnet.layers.binary import BinaryParams, binary_conv2d, binary_dense
 from funcnet.layers.cast import cast_op
 from funcnet.layers.combinators import parallel, residual, serial
 from funcnet.layers.conv import (
@@ -141,6 +142,7 @@ from funcnet.layers.spiking import (
 __all__ = [
     "BatchNormParams",
     "BatchNormState",
+    "BinaryParams",
     "ConvParams",
     "DenseParams",
     "EmbeddingParams",
@@ -167,6 +169,8 @@ __all__ = [
     "batch_norm_eval_op",
     "batch_norm_op",
     "bidirectional",
+    "binary_conv2d",
+    "binary_dense",
     "cast_op",
     "concat_op",
     "conv1d",

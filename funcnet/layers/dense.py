@@ -23,6 +23,7 @@ from funcnet.core.layer import (
     check_float_dtype,
     check_floating,
     check_input_shape,
+    check_option_applies,
     check_positive_int,
     check_shape_rank,
 )
@@ -65,7 +66,7 @@ def dense(
     *,
     use_bias: bool = True,
     w_init: Initializer | None = None,
-    b_init: Initializer = zeros,
+    b_init: Initializer | None = None,
     dtype: jnp.dtype = jnp.float32,
 ) -> Layer:
     """A dense layer with ``features`` outputs.
@@ -74,7 +75,8 @@ def dense(
       features: number of output features.
       use_bias: add a learned bias.
       w_init, b_init: initialisers from :mod:`funcnet.initializers` (jax.nn.initializers);
-        ``w_init`` defaults to ``lecun_normal()``.
+        ``w_init`` defaults to ``lecun_normal()``, ``b_init`` to zeros (with ``use_bias``
+        only: a TypeError otherwise).
       dtype: dtype of the parameters; the input must have the same dtype.
 
     Shapes:
@@ -92,8 +94,9 @@ def dense(
     """
     check_positive_int("dense", "features", features)
     check_float_dtype("dense", dtype)
+    check_option_applies("dense", "b_init", b_init, use_bias, "with use_bias=True")
     op = dense_op(use_bias)
-    w_init = w_init or lecun_normal()
+    w_init, b_init = w_init or lecun_normal(), b_init or zeros
 
     def init(key: jax.Array, input_shape: Shape) -> tuple[Shape, DenseParams, tuple]:
         shape = check_input_shape("dense", input_shape)

@@ -31,7 +31,7 @@ def transformer_lm(
     hidden_features: int | None = None,
     positions: Literal["learned", "sinusoidal"] = "learned",
     lean: bool = False,
-    block_size: int = 128,
+    block_size: int | None = None,
     dtype: Any = jnp.float32,
 ) -> Layer:
     """A causal transformer mapping ids ``[..., T]`` (``T ≤ context``) to logits ``[..., T, V]``.

@@ -141,6 +141,20 @@ def _check_mesh_batch(mesh: Mesh | None, batch_size: int) -> None:
     check_batch_size(batch_size, data_devices(mesh), "fit")
 
 
+def _full_batch_size(full_batch: Any, batch_size: Any, examples: int) -> int:
+    """The batch size :func:`fit` runs with (a ValueError for one it cannot use)."""
+    if not isinstance(full_batch, bool):
+        raise TypeError(f"fit: expected full_batch to be a bool, got {full_batch!r}.")
+    if not full_batch or batch_size is not None:
+        _check_positive("batch_size", batch_size)
+    if full_batch and batch_size is not None and batch_size < examples:
+        raise ValueError(
+            f"fit: expected batch_size None or >= {examples} (the training set) with "
+            f"full_batch=True, got {batch_size}."
+        )
+    return examples if batch_size is None else min(batch_size, examples)
+
+
 def fit(
     model: Layer,
     loss: Op,
@@ -151,7 +165,7 @@ def fit(
     *,
     key: jax.Array,
     epochs: int,
-    batch_size: int,
+    batch_size: int | None = None,
     eval_data: Dataset | None = None,
     backward: Backward = "manual",
     progress: bool = True,
@@ -162,6 +176,7 @@ def fit(
     keep_checkpoints: int | None = 3,
     resume: bool = False,
     on_nonfinite: str = "raise",
+    full_batch: bool = False,
 ) -> FitResult:
     """Train ``model`` for ``epochs`` passes over ``train`` in shuffled mini-batches.
 
@@ -170,6 +185,14 @@ def fit(
     dropped, so one compiled step serves every batch); ``batch_size`` larger than the dataset
     is reduced to its size. ``params`` and ``state`` are copied, so the caller's stay valid
     (the compiled step donates its own copies; nothing the caller passed is deleted).
+
+    Full batch (``full_batch=True``, for line-search and conjugate-gradient optimizers such as
+    ``optax.lbfgs`` and :func:`funcnet.optim.conjugate_gradient`): every step sees the whole
+    training set in its stored order, placed on the device once, so an epoch is one iteration;
+    ``batch_size`` must be None or at least ``len(train)``, and the step reuses the loss and
+    gradient the line search left in the optimizer state. The optimizer's diagnostics (line
+    search evaluations, failures, restarts) appear in the history as ``train_<name>``, their
+    means over the epoch's steps.
 
     Non-finite steps: a step whose loss or gradient norm is inf or NaN stops the run with a
     :class:`~funcnet.train.nonfinite.NonFiniteError` naming the epoch and step
@@ -206,19 +229,18 @@ def fit(
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: expected epochs to be a non-negative integer, got {epochs!r}.")
-    _check_positive("batch_size", batch_size)
     check_choice(on_nonfinite, ON_NONFINITE, "on_nonfinite", "fit")
     check_dataset(train, "fit", "train")
+    batch_size = _full_batch_size(full_batch, batch_size, len(train))
     if eval_data is not None:
         check_dataset(eval_data, "fit", "eval_data")
     check_checkpoint_options(
         checkpoint_dir, resume, checkpoint_every, keep_checkpoints, checkpoint_every_steps
     )
-    batch_size = min(batch_size, len(train))
     _check_mesh_batch(mesh, batch_size)
     nonfinite = "skip" if on_nonfinite == "skip" else "flag"
     step = make_train_step(model, loss, optimizer, backward=backward, mesh=mesh,
-                           nonfinite=nonfinite)  # fmt: skip
+                           nonfinite=nonfinite, full_batch=full_batch)  # fmt: skip
     eval_step = make_eval_step(model, loss, mesh=mesh)
     remainder_step = None if mesh is None else make_eval_step(model, loss)
     params, state = jax.tree.map(jnp.copy, (params, state))
@@ -232,6 +254,9 @@ def fit(
         saved = replicate(saved, mesh)
     params, state, opt_state, key = (saved[k] for k in ("params", "state", "opt_state", "key"))
     steps_per_epoch = num_batches(len(train), batch_size, drop_remainder=True)
+    whole = (train.x, train.y)  # the full batch, on the device once (a mesh splits it per step)
+    if full_batch and mesh is None:
+        whole = jax.device_put(whole)
     done = position.epoch * steps_per_epoch + position.batch
     bar = tqdm(total=max(epochs * steps_per_epoch - done, 0), disable=not progress,
                unit="step", leave=False)  # fmt: skip
@@ -249,7 +274,10 @@ def fit(
         tally = Tally(on_nonfinite, epoch + 1, steps_per_epoch, first,
                       position.sums if first else None)  # fmt: skip
         step_keys = jax.random.split(step_key, steps_per_epoch)
-        order = batches(train, batch_size, key=order_key, drop_remainder=True, start=first)
+        if full_batch:
+            order = [whole] if first == 0 else []
+        else:
+            order = batches(train, batch_size, key=order_key, drop_remainder=True, start=first)
         for i, batch in enumerate(order, start=first):
             params, state, opt_state, metrics = step(params, state, opt_state, batch, step_keys[i])
             tally.add(metrics)

@@ -21,7 +21,12 @@ from jax.sharding import Mesh
 from funcnet.core.layer import Layer
 from funcnet.core.op import Backward, Op, check_backward
 from funcnet.train.donation import DonatingStep
-from funcnet.train.extra_args import extra_arg_names, extra_args, stores_value_and_grad
+from funcnet.train.extra_args import (
+    extra_arg_names,
+    extra_args,
+    optimizer_metrics,
+    stores_value_and_grad,
+)
 from funcnet.train.loss_scale import DynamicLossScaleState
 from funcnet.train.nonfinite import (
     NONFINITE_MODES,
@@ -131,7 +136,11 @@ def make_train_step(
     inside the compiled step. With ``full_batch=True`` (every call passes the same batch and the
     model is deterministic) the value and gradient the line search computed at the new params
     are reused by the next call instead of computed again (``optax.value_and_grad_from_state``);
-    :mod:`funcnet.train.extra_args`.
+    :mod:`funcnet.train.extra_args`. An ``update`` that names ``value_and_grad_fn`` also gets
+    the loss and its gradient as a function of the params, computed as this step computes them
+    (scaled conjugate gradient evaluates it away from the params), and an optimizer whose state
+    reports diagnostics (``metrics()``: evaluations, line-search failures) adds them to the
+    metrics.
 
     With a ``mesh`` (a :class:`jax.sharding.Mesh` with a ``"data"`` axis, e.g.
     :func:`~funcnet.train.sharding.data_mesh`) the batch is split over the ``"data"`` devices
@@ -192,10 +201,18 @@ def make_train_step(
         )
         if loss_scale is not None:
             grads = jax.tree.map(lambda g: g / loss_scale, grads)
-        extra = extra_args(wanted, loss_value, grads, value_fn)
+
+        def value_and_grad_fn(p):  # the loss and its unscaled gradient at p, as computed above
+            grads_p, value_p, _, _ = _flat(grad_fn(p, state, batch, key, scale))
+            if scale is not None:
+                grads_p = jax.tree.map(lambda g: g / scale, grads_p)
+            return value_p, grads_p
+
+        extra = extra_args(wanted, loss_value, grads, value_fn, value_and_grad_fn)
         updates, new_opt_state = optimizer.update(grads, opt_state, params, **extra)
         new_params = optax.apply_updates(params, updates)
         metrics = batch_metrics(loss_value, y, batch[1])
+        metrics.update(optimizer_metrics(new_opt_state))
         metrics["grad_norm"] = optax.tree.norm(grads)
         if dynamic is not None:
             metrics["grad_norm"] = metrics["grad_norm"] / dynamic

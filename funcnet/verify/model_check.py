@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from funcnet.core.layer import Layer
-from funcnet.core.op import Op
+from funcnet.core.op import Op, surrogates_called
 from funcnet.layers.cast import casts_in_float64
 from funcnet.verify.case_context import LOW_PRECISION_SLACK
 from funcnet.verify.finite_differences import (
@@ -76,11 +76,12 @@ def compute_dtype(fn: Any, *args: Any) -> jnp.dtype:
     return min(found, key=lambda d: jnp.finfo(d).bits, default=jnp.dtype(jnp.float64))
 
 
-def _check_model(model, params, state, batch, loss, key, train, seed, fd) -> tuple[str, list]:
+def _check_model(model, params, state, batch, loss, key, train, seed) -> tuple[str, list, str]:
     params, state, (x, t) = to_float64(params), to_float64(state), to_float64(batch)
     fn = model_loss(model, loss, key=key, train=train)
     manual, autodiff = partial(fn, backward="manual"), partial(fn, backward="autodiff")
-    dtype = compute_dtype(manual, params, state, x, t)
+    with surrogates_called() as surrogates:
+        dtype = compute_dtype(manual, params, state, x, t)
     tol, low = tolerances(dtype), is_low_precision(dtype)
     args = (params, state, x, t)
     loss_manual, g_manual = jax.jit(jax.value_and_grad(manual))(*args)
@@ -109,11 +110,11 @@ def _check_model(model, params, state, batch, loss, key, train, seed, fd) -> tup
         errors.append(leaf_error("autodiff", jax.tree_util.keystr(path), gm, go, autodiff_tol[-1]))
     # in bfloat16/float16 a leaf's finite differences get its autodiff tolerance, if larger
     fd_tol = [max(tol.finite_differences, a if low else 0.0) for a in autodiff_tol]
-    if fd is not None:  # the reason finite differences do not apply (a surrogate gradient)
-        return dtype.name, errors
+    if surrogates:  # the gradient is intended, not the loss's derivative: nothing to difference
+        return dtype.name, errors, ", ".join(sorted(surrogates))
     with exactly():
         errors += _finite_differences(autodiff, args, leaves_manual, treedef, fd_tol, tol, seed)
-    return dtype.name, errors
+    return dtype.name, errors, ""
 
 
 def _finite_differences(reference_fn, args, leaves_manual, treedef, fd_tol, tol, seed):
@@ -162,7 +163,6 @@ def verify_model(
     train: bool = False,
     seed: int = 0,
     name: str | None = None,
-    finite_differences: str | None = None,
 ) -> Report:
     """Check a model's manual parameter gradients against autodiff and finite differences.
 
@@ -174,23 +174,27 @@ def verify_model(
       key, train: passed to ``model.apply`` (a fixed key makes dropout deterministic).
       seed: seeds the finite-difference directions.
       name: the name the report uses (the model's own name by default).
-      finite_differences: ``None`` to check finite differences, or the reason they do not
-        apply (a model with a surrogate gradient, whose loss is piecewise constant); the
-        reason is kept in the report's notes.
 
     Returns:
       A :class:`Report` with one case whose errors are listed per parameter leaf path,
       labelled with the dtype the model computes in (float64 unless it casts lower, as a
-      ``mixed_precision`` model does).
+      ``mixed_precision`` model does). A model that calls an op with an intended gradient
+      (straight-through, surrogate) is held to autodiff of the gradient references; finite
+      differences of its loss do not apply, which the report notes, naming those ops.
     """
     label = name or model.name
     with jax.enable_x64(True):
         try:
-            dtype, errors = _check_model(
-                model, params, state, batch, loss, key, train, seed, finite_differences
+            dtype, errors, surrogates = _check_model(
+                model, params, state, batch, loss, key, train, seed
             )
         except Exception as e:  # report, do not hide, whatever broke
             crash = f"{type(e).__name__}: {e}"
             return Report((CaseReport(label, "model", "float64", (), crash, seed=seed),))
-    notes = () if finite_differences is None else (f"finite differences: {finite_differences}",)
-    return Report((CaseReport(label, "model", dtype, tuple(errors), notes=notes, seed=seed),))
+    if not surrogates:
+        return Report((CaseReport(label, "model", dtype, tuple(errors), seed=seed),))
+    # a model with intended gradients is held to autodiff of its gradient references only
+    gradient = f"surrogate: the intended gradients of {surrogates}"
+    note = f"finite differences do not apply: the loss's gradient runs through {surrogates}"
+    case = CaseReport(label, "model", dtype, tuple(errors), None, gradient, (note,), seed)
+    return Report((case,))

@@ -81,6 +81,10 @@ def verify_op(
 ) -> Report:
     """Verify one op: a registered name, or an :class:`Op` with the argument specs to draw.
 
+    A registered name (or an :class:`Op` without ``args``) is checked at its sample cases;
+    ``args`` for a name is a TypeError. ``second_order=True`` adds the reverse-over-reverse
+    check to every case (registered cases may also declare it themselves).
+
     Every case runs at every dtype of ``dtypes`` and every seed of ``seeds`` (``(seed,)`` by
     default); :meth:`Report.margins` gives the smallest margin per check over them.
 
@@ -91,6 +95,11 @@ def verify_op(
       True
     """
     if isinstance(op, str):
+        if args is not None:
+            raise TypeError(
+                f"verify: args apply to an Op object; the registered op {op!r} is checked at "
+                "its sample cases (pass registry.cases(name)[i].op with args instead)."
+            )
         cases = registry.cases(op)
         if not cases:
             raise ValueError(f"verify: op {op!r} has no sample cases; add some with add_cases.")
@@ -102,6 +111,8 @@ def verify_op(
             cases = [c._replace(op=op) for c in cases]
         else:
             cases = [Case("given", op, tuple(args), second_order)]
+    if second_order:  # every case, not only the ones registered with it
+        cases = [c._replace(second_order=True) for c in cases]
     return Report(_verify_cases(cases, dtypes, (seed,) if seeds is None else seeds))
 
 

@@ -160,12 +160,13 @@ class Report(NamedTuple):
         return {check: smallest[check] for check in CHECKS if check in smallest}
 
     def op_summary(self, name: str) -> dict[str, Any]:
+        """One op's row: its gradient kind, errors, margins and notes over its cases."""
         mine = tuple(c for c in self.cases if c.op == name)
         return {
             "name": name,
             "passed": all(c.passed for c in mine) and bool(mine),
             "cases": len({c.case for c in mine}),
-            "gradient": mine[0].gradient,
+            "gradient": _gradient_kinds(mine),
             "max_rel_err_autodiff": max(c.max_rel_err("autodiff") for c in mine),
             "max_rel_err_fd": max(c.max_rel_err("finite_differences") for c in mine),
             "max_rel_err_transforms": max(
@@ -224,3 +225,14 @@ class Report(NamedTuple):
         if failures:
             raise VerificationError("gradient verification failed:\n  " + "\n  ".join(failures))
         return self
+
+
+def _gradient_kinds(cases: tuple[CaseReport, ...]) -> str:
+    """The op's gradient kind; where its cases differ (``lstm`` exact, ``lstm(truncate=2)``
+    truncated BPTT) each kind with the cases that compute it."""
+    kinds: dict[str, dict[str, None]] = {}
+    for c in cases:
+        kinds.setdefault(c.gradient, {})[c.case] = None
+    if len(kinds) <= 1:
+        return next(iter(kinds), "exact")
+    return "; ".join(f"{kind} (cases {', '.join(names)})" for kind, names in kinds.items())

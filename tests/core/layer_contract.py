@@ -137,9 +137,8 @@ def check_gradients(case, params, state, x, key):
     y, _ = model.apply(model_params, model_state, x, key=key, train=case.train)
     t = jax.tree.map(lambda a: jnp.asarray(np.random.default_rng(3).normal(size=a.shape)), y)
     report = verify_model(
-        model, model_params, model_state, (x, t), loss, key=key, train=case.train,
-        name=layer.name, finite_differences=case.finite_differences,
-    )  # fmt: skip
+        model, model_params, model_state, (x, t), loss, key=key, train=case.train, name=layer.name
+    )
     report.raise_if_failed()
 
 

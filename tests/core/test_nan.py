@@ -42,7 +42,9 @@ def _probe(op):
 
     def run(clean, poisoned, plus, minus, dy):
         y_manual, vjp_manual = jax.vjp(op.manual, *poisoned)
-        y_reference, vjp_reference = jax.vjp(op.forward, *poisoned)
+        y_reference, vjp_reference = jax.vjp(
+            op.reference, *poisoned
+        )  # autodiff of the intended gradient
         stacked = jax.tree.map(lambda *a: jnp.stack(a), clean, plus, minus)
         outputs = jax.vmap(op.forward)(*stacked)
         return y_manual, y_reference, outputs, vjp_manual(dy), vjp_reference(dy)

@@ -77,3 +77,10 @@ def test_bad_hyperparameters():
         dense(2).init(jax.random.key(0), "(2, 3)")
     with pytest.raises(TypeError, match="dense: expected input_shape to be a tuple of ints"):
         dense(2).init(jax.random.key(0), (2, 3.0))
+
+
+def test_b_init_without_a_bias_is_a_type_error_not_ignored():
+    with pytest.raises(TypeError, match=r"^dense: b_init applies only with use_bias=True, got "):
+        dense(3, use_bias=False, b_init=initializers.ones)
+    _, params, _ = dense(3, b_init=initializers.ones).init(jax.random.key(0), (2, 4))
+    np.testing.assert_array_equal(params.b, np.ones(3))

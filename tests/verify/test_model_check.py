@@ -63,7 +63,9 @@ VOCAB, FEATURES, BATCH = 300, 8, 8
 
 def _cbow(last=None):
     """A small word2vec CBOW: ids [B, 6] -> embedding -> mean -> dense(V) -> cross-entropy."""
-    model = serial(embedding(VOCAB, FEATURES), global_avg_pool(), last or dense(VOCAB))
+    model = serial(
+        embedding(VOCAB, FEATURES), global_avg_pool(num_position_axes=1), last or dense(VOCAB)
+    )
     _, params, state = model.init(jax.random.key(0), (BATCH, 6))
     rng = np.random.default_rng(0)
     batch = (rng.integers(0, VOCAB, (BATCH, 6), dtype=np.int32),

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from funcnet.core.layer import Layer, check_floating, check_positive_int
+from funcnet.core.layer import Layer, check_floating, check_option_applies, check_positive_int
 from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import check_backward
 from funcnet.core.registry import Arg
@@ -91,7 +91,7 @@ def multi_head_attention(
     head_features: int | None = None,
     causal: bool = False,
     lean: bool = False,
-    block_size: int = 128,
+    block_size: int | None = None,
     use_bias: bool = True,
     dtype: Any = jnp.float32,
 ) -> Layer:
@@ -102,7 +102,9 @@ def multi_head_attention(
       features: output features ``D`` (default: the query input's features ``Dq``).
       head_features: features per head ``d`` (default: ``D / H``, which must then be an integer).
       causal: each query position ``i`` sees key positions ``j ≤ i + Tk − Tq`` only.
-      lean: use the memory-lean blockwise attention (``O(T)`` residuals) with ``block_size``.
+      lean: use the memory-lean blockwise attention (``O(T)`` residuals).
+      block_size: keys per block of the lean attention (default 128; with ``lean`` only: a
+        TypeError otherwise).
       use_bias: biases in the query, value and output projections (the key projection has
         none: ``q·b_k`` is the same for every key of a row, and the softmax ignores it).
       dtype: dtype of the parameters; the inputs must have the same dtype.
@@ -129,6 +131,8 @@ def multi_head_attention(
             check_positive_int(NAME, what, value)
     if not isinstance(causal, bool) or not isinstance(lean, bool):
         raise TypeError(f"{NAME}: expected causal and lean to be bools, got {causal!r}, {lean!r}.")
+    check_option_applies(NAME, "block_size", block_size, lean, "with lean=True")
+    block_size = 128 if block_size is None else block_size
     check_positive_int(NAME, "block_size", block_size)
 
     def attention_op(kind: str | None):

@@ -34,7 +34,7 @@ def transformer_block(
     hidden_features: int | None = None,
     causal: bool = False,
     lean: bool = False,
-    block_size: int = 128,
+    block_size: int | None = None,
     dtype: Any = jnp.float32,
 ) -> Layer:
     """A pre-norm transformer block on ``x [..., T, features]``.

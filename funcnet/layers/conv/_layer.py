@@ -13,10 +13,11 @@ from funcnet.core.layer import (
     check_float_dtype,
     check_floating,
     check_input_shape,
+    check_option_applies,
     check_positive_int,
 )
 from funcnet.core.op import Op, check_backward
-from funcnet.initializers import Initializer, lecun_normal
+from funcnet.initializers import Initializer, lecun_normal, zeros
 from funcnet.layers._windows import check_conv_args, check_input_rank, traced_output_shape
 
 
@@ -27,7 +28,7 @@ class ConvParams(NamedTuple):
 
 def conv_like_layer(
     name: str, n: int, op: Op, window: tuple[int, ...], features: int, groups: int,
-    use_bias: bool, w_init: Initializer | None, b_init: Initializer, dtype: Any,
+    use_bias: bool, w_init: Initializer | None, b_init: Initializer | None, dtype: Any,
 ) -> Layer:  # fmt: skip
     """The layer around a convolution-like ``op(x, w[, b])`` over ``n`` spatial axes with
     ``w [*window, C_in/groups, features]`` (a transposed convolution has ``groups = 1``)."""
@@ -35,7 +36,9 @@ def conv_like_layer(
     if features % groups:
         raise ValueError(f"{name}: expected features divisible by groups={groups}, got {features}.")
     check_float_dtype(name, dtype)
+    check_option_applies(name, "b_init", b_init, use_bias, "with use_bias=True")
     w_init = w_init or lecun_normal(in_axis=-2, out_axis=-1)  # fan_in = prod(window)·C_in/G
+    b_init = b_init or zeros
 
     def init(key: jax.Array, input_shape: Shape) -> tuple[Shape, ConvParams, tuple]:
         shape = check_input_shape(name, input_shape)

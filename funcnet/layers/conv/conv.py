@@ -35,7 +35,7 @@ from funcnet.core.layer import (
 from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
-from funcnet.initializers import Initializer, zeros
+from funcnet.initializers import Initializer
 from funcnet.layers._windows import (
     Pads,
     add_bias,
@@ -136,7 +136,7 @@ def _conv_factory(n: int, doc: str) -> Callable[..., Layer]:
 
     def factory(features: int, kernel_size: Any, *, stride: Any = 1, padding: Any = "SAME",
                 dilation: Any = 1, groups: int = 1, use_bias: bool = True,
-                w_init: Initializer | None = None, b_init: Initializer = zeros,
+                w_init: Initializer | None = None, b_init: Initializer | None = None,
                 dtype: Any = jnp.float32) -> Layer:  # fmt: skip
         window = spatial_tuple(name, "kernel_size", kernel_size, n)
         op = _conv_op(n, stride, padding, dilation, groups, use_bias)

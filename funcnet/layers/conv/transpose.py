@@ -34,7 +34,7 @@ from funcnet.core.layer import (
 from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
-from funcnet.initializers import Initializer, zeros
+from funcnet.initializers import Initializer
 from funcnet.layers._windows import (
     Pads,
     add_bias,
@@ -116,7 +116,7 @@ def _conv_transpose_factory(n: int, doc: str) -> Callable[..., Layer]:
 
     def factory(features: int, kernel_size: Any, *, stride: Any = 1, padding: Any = "SAME",
                 dilation: Any = 1, use_bias: bool = True, w_init: Initializer | None = None,
-                b_init: Initializer = zeros, dtype: Any = jnp.float32) -> Layer:  # fmt: skip
+                b_init: Initializer | None = None, dtype: Any = jnp.float32) -> Layer:  # fmt: skip
         window = spatial_tuple(name, "kernel_size", kernel_size, n)
         op = _conv_transpose_op(n, stride, padding, dilation, use_bias)
         return conv_like_layer(name, n, op, window, features, 1, use_bias, w_init, b_init, dtype)

@@ -121,6 +121,24 @@ def check_num_taylor_terms(name: str, num_taylor_terms: Any) -> None:
         )
 
 
+def taylor_gradient(
+    gaps: str, num_taylor_terms: int | None, reference: Callable[[int], Callable[..., Any]]
+) -> dict[str, Any]:
+    """``make_op``'s intended-gradient arguments of a Taylor-regularised decomposition (none for
+    the exact gradient): ``gaps`` names the gap matrix replaced, ``reference(K)`` builds the
+    function whose autodiff is the regularised backward."""
+    if num_taylor_terms is None:
+        return {}
+    return {
+        "gradient": f"surrogate: {gaps} replaced by its {num_taylor_terms}-term Taylor series "
+        "(Wang et al.)",
+        "gradient_reference": reference(num_taylor_terms),
+        "finite_differences": "the Taylor-regularised gradient is the derivative of no known "
+        "function of the matrix; the exact op (num_taylor_terms=None) is held to finite "
+        "differences",
+    }
+
+
 def check_eps(name: str, eps: Any, *, allow_zero: bool = False) -> None:
     """Raise unless ``eps`` is a finite Python number, positive (or zero if allowed)."""
     if isinstance(eps, bool) or not isinstance(eps, (int, float)):

@@ -36,6 +36,7 @@ from funcnet.layers.matrix._helpers import (
     diag_embed,
     inverse_gaps,
     symmetrize,
+    taylor_gradient,
     taylor_inverse_gaps,
     transpose,
 )
@@ -86,7 +87,8 @@ def eigh_op(*, num_taylor_terms: int | None = None) -> Op:
             inner = inner + _gaps(w, num_taylor_terms) * (transpose(v) @ dv)
         return (symmetrize(v @ inner @ transpose(v)),)
 
-    return make_op("eigh", forward, fwd, bwd, unused_outputs=True)
+    intended = taylor_gradient("1/(λ_j − λ_i)", num_taylor_terms, eigh_taylor_reference)
+    return make_op("eigh", forward, fwd, bwd, unused_outputs=True, **intended)
 
 
 def eigh_taylor_reference(num_taylor_terms: int) -> Callable[[jax.Array], tuple]:
@@ -113,7 +115,10 @@ def eigh_taylor_reference(num_taylor_terms: int) -> Callable[[jax.Array], tuple]
 
 
 def _eigh_cases() -> list[Case]:
-    return [Case("indefinite_2x3x3", eigh_op(), (Arg((2, 3, 3), "symmetric", -2.0, 2.0),))]
+    return [
+        Case("indefinite_2x3x3", eigh_op(), (Arg((2, 3, 3), "symmetric", -2.0, 2.0),)),
+        Case("taylor_3_2x3x3", eigh_op(num_taylor_terms=3), (Arg((2, 3, 3), "symmetric", 0.5, 3),)),
+    ]
 
 
 add_cases("eigh", _eigh_cases)

@@ -32,6 +32,7 @@ from funcnet.layers.matrix._helpers import (
     diag_embed,
     inverse_gaps,
     resolvable,
+    taylor_gradient,
     taylor_inverse_gaps,
     transpose,
 )
@@ -101,7 +102,8 @@ def svd_op(*, num_taylor_terms: int | None = None) -> Op:
                 da = da + (u * _pinv(s)[..., None, :]) @ transpose(dv - v @ vtdv)
         return (da + u @ inner @ vh,)
 
-    return make_op("svd", forward, fwd, bwd, unused_outputs=True)
+    intended = taylor_gradient("1/(σ_j² − σ_i²)", num_taylor_terms, svd_taylor_reference)
+    return make_op("svd", forward, fwd, bwd, unused_outputs=True, **intended)
 
 
 def first_order_svd(a: jax.Array, gaps: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -130,7 +132,10 @@ def svd_taylor_reference(num_taylor_terms: int) -> Callable[[jax.Array], tuple]:
 
 def _svd_cases() -> list[Case]:
     # One tall case (the (I − UUᵀ) term); tests/layers/matrix/test_svd.py checks a wide one.
-    return [Case("tall_2x4x3", svd_op(), (Arg((2, 4, 3)),))]
+    return [
+        Case("tall_2x4x3", svd_op(), (Arg((2, 4, 3)),)),
+        Case("taylor_3_tall_2x4x3", svd_op(num_taylor_terms=3), (Arg((2, 4, 3)),)),
+    ]
 
 
 add_cases("svd", _svd_cases)

@@ -15,10 +15,10 @@ from is read from the carried states by index inside the backward scan.
 
 Options, closed over by the factory: ``reverse`` (scan from the last step; ``ys`` stays aligned
 with ``x``), ``truncate=k`` (the gradient through the state is cut before every k-th step of
-the scan, counted in scan order; the op's ``forward`` applies ``lax.stop_gradient`` there, so
-it is the gradient reference of truncated BPTT and the op without ``truncate`` is the true
-forward), ``masked`` (a last argument ``mask [..., T]``: a step whose mask is 0 keeps the
-state, outputs zeros and gets no gradient). Derivation: docs/recurrent.md.
+the scan, counted in scan order: an intended gradient, whose reference applies
+``lax.stop_gradient`` there; ``forward`` stays the true forward), ``masked`` (a last
+argument ``mask [..., T]``: a step whose mask is 0 keeps the state, outputs zeros and gets no
+gradient). Derivation: docs/recurrent.md.
 """
 
 from __future__ import annotations
@@ -85,12 +85,12 @@ def sequence_op(
         state0, params = args[1 : 1 + num_states], cell.params_type(*args[1 + num_states :])
         return args[0], tuple(state0), params, mask
 
-    def scan(x, state0, params, mask, step=cell.step):
+    def scan(x, state0, params, mask, cut=truncate is not None, step=cell.step):
         m = _time_first(mask != 0, -1)[..., None] if masked else None
 
         def body(state, inp):
             x_t, s, m_t = inp
-            if truncate is not None:
+            if cut:
                 state = tuple(jnp.where(_cut(truncate, s), lax.stop_gradient(a), a) for a in state)
             new, step_res = step(x_t, state, params)
             if masked:
@@ -104,10 +104,10 @@ def sequence_op(
         return (jnp.moveaxis(ys, 0, -2), *final), (carried, step_res)
 
     def forward(*args):
-        return scan(*split(args))[0]
+        return scan(*split(args), cut=False)[0]
 
-    def reference(*args):  # a surrogate cell's gradient reference: its reference step scanned
-        return scan(*split(args), step=cell.reference_step)[0]
+    def reference(*args):  # truncated, and a surrogate cell's reference step scanned
+        return scan(*split(args), step=cell.reference_step or cell.step)[0]
 
     def fwd(*args):
         x, state0, params, mask = split(args)
@@ -144,11 +144,23 @@ def sequence_op(
         (d_state0, d_params), dx = lax.scan(body, (dfinal, zeros), xs, reverse=not reverse)
         return (jnp.moveaxis(dx, 0, -2), *d_state0, *d_params, *((None,) if masked else ()))
 
-    if cell.reference_step is None:
+    if truncate is None and cell.reference_step is None:
         return make_op(cell.name, forward, fwd, bwd)
-    return make_op(cell.name, forward, fwd, bwd, gradient=cell.gradient,
-                   gradient_reference=reference,
-                   finite_differences=cell.finite_differences)  # fmt: skip
+    truncated = "" if truncate is None else f"truncated BPTT, cut every {truncate} steps"
+    if cell.reference_step is None:
+        gradient, fd = (
+            f"surrogate: {truncated}",
+            (
+                "truncated BPTT is not the derivative of any function of the arguments (cutting "
+                "the state's gradient is not a change of forward); the op without truncate is "
+                "held to finite differences"
+            ),
+        )
+    else:  # a surrogate cell (a spike's surrogate derivative), possibly truncated too
+        gradient = cell.gradient + (f"; {truncated}" if truncated else "")
+        fd = cell.finite_differences
+    return make_op(cell.name, forward, fwd, bwd, gradient=gradient,
+                   gradient_reference=reference, finite_differences=fd)  # fmt: skip
 
 
 def _args(cell: Cell, batch: tuple[int, ...], length: int, masked: bool) -> tuple[Arg, ...]:
@@ -164,13 +176,14 @@ def _args(cell: Cell, batch: tuple[int, ...], length: int, masked: bool) -> tupl
 def sequence_cases(
     build: Callable[..., Op],
     cell: Cell,
-    labels: tuple[str, ...] = ("plain", "masked_reverse_batch_axes"),
+    labels: tuple[str, ...] = ("plain", "masked_reverse_batch_axes", "truncated"),
     second_order: bool = False,
 ) -> list[Case]:
     """Registry cases of the sequence op ``build(reverse=, masked=)`` of ``cell``: tiny shapes
     (3 input features, 4 state features), chosen from ``plain`` (batch 2, length 4; with
-    reverse-over-reverse if ``second_order``), ``masked`` (length 5) and
-    ``masked_reverse_batch_axes`` (batch axes ``(2, 2)``, length 3)."""
+    reverse-over-reverse if ``second_order``), ``masked`` (length 5),
+    ``masked_reverse_batch_axes`` (batch axes ``(2, 2)``, length 3) and ``truncated`` (BPTT cut
+    every 2 steps of a reversed scan, length 5: an intended gradient)."""
     make = {
         "plain": lambda: Case("plain", build(), _args(cell, (2,), 4, False), second_order),
         "masked": lambda: Case("masked", build(masked=True), _args(cell, (2,), 5, True)),
@@ -178,6 +191,9 @@ def sequence_cases(
             "masked_reverse_batch_axes",
             build(reverse=True, masked=True),
             _args(cell, (2, 2), 3, True),
+        ),
+        "truncated": lambda: Case(
+            "truncated", build(reverse=True, truncate=2), _args(cell, (2,), 5, False)
         ),
     }
     return [make[label]() for label in labels]

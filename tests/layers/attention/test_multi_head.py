@@ -13,6 +13,7 @@ from funcnet.layers.attention import (
     multi_head_attention,
     sinusoidal_positions,
     sinusoidal_table,
+    transformer_block,
 )
 from funcnet.layers.attention.heads import merge, split
 
@@ -35,7 +36,7 @@ def numpy_mha(params, x, num_heads, allowed):
 
 @pytest.mark.parametrize("lean", [False, True])
 def test_causal_self_attention_matches_numpy(lean):
-    layer = multi_head_attention(2, causal=True, lean=lean, block_size=3)
+    layer = multi_head_attention(2, causal=True, lean=lean, block_size=3 if lean else None)
     out_shape, params, state = layer.init(jax.random.key(0), (2, 5, 8))
     assert out_shape == (2, 5, 8) and params.q.w.shape == (8, 8) and state == ()
     assert params.q.b.shape == (8,) and params.k.b is None  # the softmax ignores a key bias
@@ -153,3 +154,11 @@ def test_learned_positions_gradient_reaches_only_used_rows():
     with pytest.raises(ValueError, match=r"learned_positions: expected a sequence of length "
                        r"<= max_length=6 on axis -2, got shape \(2, 7, 3\)"):  # fmt: skip
         layer.apply(params, state, jnp.zeros((2, 7, 3)))
+
+
+def test_block_size_without_lean_attention_is_a_type_error_not_ignored():
+    with pytest.raises(TypeError, match=r"block_size applies only with lean=True, got block_s"):
+        multi_head_attention(2, block_size=4)
+    with pytest.raises(TypeError, match=r"block_size applies only with lean=True"):
+        transformer_block(8, 2, block_size=4)
+    assert multi_head_attention(2, lean=True, block_size=4).name == "multi_head_attention"

@@ -17,7 +17,15 @@ from funcnet.layers._windows import (
     resolve_padding,
     weight_grad_dimension_numbers,
 )
-from funcnet.layers.conv import conv1d, conv1d_op, conv2d, conv2d_op, conv3d, conv3d_op
+from funcnet.layers.conv import (
+    conv1d,
+    conv1d_op,
+    conv2d,
+    conv2d_op,
+    conv3d,
+    conv3d_op,
+    conv_transpose2d,
+)
 from funcnet.verify import VerificationError, verify_op
 
 KEY = jax.random.key(0)
@@ -238,3 +246,9 @@ def test_planted_bugs_are_caught(bug, leaf):
 def test_flatten_batch_keeps_the_spatial_and_channel_axes():
     assert flatten_batch(jnp.ones((2, 3, 5, 4, 6)), 2).shape == (6, 5, 4, 6)
     assert flatten_batch(jnp.ones((5, 4)), 1).shape == (1, 5, 4)
+
+
+@pytest.mark.parametrize("make", [conv1d, conv2d, conv_transpose2d])
+def test_b_init_without_a_bias_is_a_type_error_not_ignored(make):
+    with pytest.raises(TypeError, match=r"^conv\w+: b_init applies only with use_bias=True"):
+        make(2, 3, use_bias=False, b_init=jax.nn.initializers.ones)

@@ -9,9 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from funcnet.layers import LSTMState, RecurrentInput, gru, lstm, lstm_op, rnn
+from funcnet.core import registry
+from funcnet.layers import LSTMState, RecurrentInput, gru, gru_op, lstm, lstm_op, rnn
 from funcnet.layers.recurrent import Cell, sequence_layer
 from funcnet.layers.recurrent.cell import affine_bwd
+from funcnet.verify import Report, VerificationError, verify_case
 
 B, T, F, H = 2, 5, 3, 4
 LAYERS = {"rnn": rnn, "lstm": lstm, "gru": gru}
@@ -136,8 +138,8 @@ def test_truncation_longer_than_the_sequence_is_full_bptt():
 
 def test_truncated_gradient_is_not_the_derivative(x64):
     # Truncated BPTT is by design not the derivative of the forward values: autodiff of the
-    # stop_gradient reference (the op's forward) agrees with it, central differences of the
-    # true forward (the op without truncate) agree with full BPTT.
+    # stop_gradient reference (the op's gradient reference) agrees with it, central
+    # differences of the true forward (the op's forward, as without truncate) with full BPTT.
     keys = jax.random.split(jax.random.key(0), 7)
     shapes = ((1, 4, 2), (1, 3), (1, 3), (2, 12), (3, 12), (12,))
     args = [jax.random.normal(k, s, jnp.float64) for k, s in zip(keys, shapes, strict=False)]
@@ -148,13 +150,28 @@ def test_truncated_gradient_is_not_the_derivative(x64):
 
     truncated, full = lstm_op(truncate=2), lstm_op()
     g_manual = jax.jit(jax.grad(pairing(truncated.manual)))(args[4])
-    g_autodiff = jax.jit(jax.grad(pairing(truncated.forward)))(args[4])
+    g_autodiff = jax.jit(jax.grad(pairing(truncated.reference)))(args[4])
     g_full = jax.jit(jax.grad(pairing(full.manual)))(args[4])
     np.testing.assert_allclose(g_manual, g_autodiff, rtol=1e-10)
-    h, true_forward = 1e-5, pairing(full.forward)
+    assert truncated.gradient.startswith("surrogate: truncated BPTT")
+    assert float(pairing(truncated.forward)(args[4])) == float(pairing(full.forward)(args[4]))
+    h, true_forward = 1e-5, pairing(truncated.forward)
     fd = float(true_forward(args[4] + h * u) - true_forward(args[4] - h * u)) / (2 * h)
     assert float(jnp.vdot(g_full, u)) == pytest.approx(fd, rel=1e-6)
     assert abs(float(jnp.vdot(g_manual, u)) - fd) > 1e-3 * abs(fd)
+
+
+def test_a_truncated_backward_that_forgets_the_cut_is_caught(x64):
+    # Full BPTT where truncation was declared: the verifier holds the backward to autodiff of
+    # the stop_gradient reference, so the planted bug fails on the parameters and the input.
+    case = next(c for c in registry.cases("gru") if c.label == "truncated")
+    assert verify_case(case).passed
+    planted = case._replace(op=case.op.with_bwd(gru_op(reverse=True).bwd))
+    report = Report((verify_case(planted),))
+    failed = {(e.check, e.path) for e in report.cases[0].errors if not e.passed}
+    assert not report.passed and ("autodiff", "args[0]") in failed  # x, the input
+    with pytest.raises(VerificationError, match="op 'gru', case 'truncated'"):
+        report.raise_if_failed()
 
 
 class LeakyParams(NamedTuple):
