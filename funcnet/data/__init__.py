@@ -14,6 +14,7 @@ from funcnet.data.docstrings import (
 from funcnet.data.mnist1d import mnist1d
 from funcnet.data.mnist_idx import mnist_idx, read_idx
 from funcnet.data.toy import and_, xor
+from funcnet.data.yin_yang import latency_code, yin_yang
 
 __all__ = [
     "DEFAULT_MODULES",
@@ -25,6 +26,7 @@ __all__ = [
     "digits",
     "encode",
     "iris",
+    "latency_code",
     "make_dataset",
     "mnist1d",
     "mnist_idx",
@@ -33,4 +35,5 @@ __all__ = [
     "stdlib_docstrings",
     "word_tokens",
     "xor",
+    "yin_yang",
 ]

@@ -32,6 +32,7 @@ def test_registry_lists_every_family():
         "matrix_sqrt", "matrix_power", "newton_schulz_sqrt", "covariance", "upper_triangle",
         "decoupling_interface", "ste_sign", "approx_sign", "swish_sign", "ede_sign",
         "ste_heaviside", "ste_ternary", "dorefa", "magnitude_aware_sign",
+        "lif", "rlif", "leaky_integrator", "event_lif", "first_spike_cross_entropy",
     }  # fmt: skip
     assert expected == set(ALL_OPS)
 
@@ -44,7 +45,10 @@ def test_op_passes_three_way_check_float64(name):
     assert summary["max_rel_err_autodiff"] <= 1e-10
     assert summary["max_rel_err_fd"] <= 1e-6
     checks = {e.check for c in report.cases for e in c.errors}
-    assert {"no_autodiff", "forward", "autodiff", "finite_differences", "jit", "vmap"} <= checks
+    expected = {"no_autodiff", "forward", "autodiff", "finite_differences", "jit", "vmap"}
+    if isinstance(registry.cases(name)[0].op.finite_differences, str):  # said not to apply
+        expected.discard("finite_differences")
+    assert expected <= checks
     guarded = {c.case for c in report.cases for e in c.errors if e.check == "no_autodiff"}
     assert guarded == {c.label for c in registry.cases(name)}  # every case's backward traced
 

@@ -48,6 +48,11 @@ class Cell(NamedTuple):
         d_params)``: the hand-written VJP of ``step``, parameter cotangents summed over the
         leading (batch) axes. It never calls JAX autodiff.
       output: the index of the state part the layer outputs at each step (``h``).
+      gradient: ``"exact"``, or ``"surrogate: <what>"`` when ``step_bwd`` is deliberately not
+        the derivative of ``step`` (a spike's surrogate derivative).
+      reference_step: for a surrogate, ``step`` with ``step``'s values whose autodiff is
+        ``step_bwd`` (written with ``lax.stop_gradient``); the ops' gradient reference.
+      finite_differences: for a surrogate, why finite differences do not apply.
     """
 
     name: str
@@ -58,6 +63,9 @@ class Cell(NamedTuple):
     step: Callable[[jax.Array, State, Any], tuple[State, Any]]
     step_bwd: Callable[..., tuple[jax.Array, State, Any]]
     output: int = 0
+    gradient: str = "exact"
+    reference_step: Callable[[jax.Array, State, Any], tuple[State, Any]] | None = None
+    finite_differences: str | None = None
 
     @property
     def num_states(self) -> int:

@@ -85,14 +85,14 @@ def sequence_op(
         state0, params = args[1 : 1 + num_states], cell.params_type(*args[1 + num_states :])
         return args[0], tuple(state0), params, mask
 
-    def scan(x, state0, params, mask, cut=truncate is not None):
+    def scan(x, state0, params, mask, cut=truncate is not None, step=cell.step):
         m = _time_first(mask != 0, -1)[..., None] if masked else None
 
         def body(state, inp):
             x_t, s, m_t = inp
             if cut:
                 state = tuple(jnp.where(_cut(truncate, s), lax.stop_gradient(a), a) for a in state)
-            new, step_res = cell.step(x_t, state, params)
+            new, step_res = step(x_t, state, params)
             if masked:
                 new = tuple(jnp.where(m_t, a, a0) for a, a0 in zip(new, state, strict=True))
                 return new, (jnp.where(m_t, new[out], 0), new, step_res)
@@ -106,8 +106,8 @@ def sequence_op(
     def forward(*args):
         return scan(*split(args), cut=False)[0]
 
-    def truncated_reference(*args):
-        return scan(*split(args))[0]
+    def reference(*args):  # truncated, and a surrogate cell's reference step scanned
+        return scan(*split(args), step=cell.reference_step or cell.step)[0]
 
     def fwd(*args):
         x, state0, params, mask = split(args)
@@ -144,21 +144,23 @@ def sequence_op(
         (d_state0, d_params), dx = lax.scan(body, (dfinal, zeros), xs, reverse=not reverse)
         return (jnp.moveaxis(dx, 0, -2), *d_state0, *d_params, *((None,) if masked else ()))
 
-    if truncate is None:
+    if truncate is None and cell.reference_step is None:
         return make_op(cell.name, forward, fwd, bwd)
-    return make_op(
-        cell.name,
-        forward,
-        fwd,
-        bwd,
-        gradient=f"surrogate: truncated BPTT, cut every {truncate} steps",
-        gradient_reference=truncated_reference,
-        finite_differences=(
-            "truncated BPTT is not the derivative of any function of the arguments (cutting "
-            "the state's gradient is not a change of forward); the op without truncate is "
-            "held to finite differences"
-        ),
-    )
+    truncated = "" if truncate is None else f"truncated BPTT, cut every {truncate} steps"
+    if cell.reference_step is None:
+        gradient, fd = (
+            f"surrogate: {truncated}",
+            (
+                "truncated BPTT is not the derivative of any function of the arguments (cutting "
+                "the state's gradient is not a change of forward); the op without truncate is "
+                "held to finite differences"
+            ),
+        )
+    else:  # a surrogate cell (a spike's surrogate derivative), possibly truncated too
+        gradient = cell.gradient + (f"; {truncated}" if truncated else "")
+        fd = cell.finite_differences
+    return make_op(cell.name, forward, fwd, bwd, gradient=gradient,
+                   gradient_reference=reference, finite_differences=fd)  # fmt: skip
 
 
 def _args(cell: Cell, batch: tuple[int, ...], length: int, masked: bool) -> tuple[Arg, ...]:

@@ -54,6 +54,10 @@ def cell_op(cell: Cell) -> Op:
     def forward(*args):
         return output(cell.step(*split(args))[0])
 
+    def reference(*args):  # a surrogate cell's gradient reference
+        x, state, params = split(args)
+        return output(cell.reference_step(x, state, params)[0])
+
     def fwd(*args):
         x, state, params = split(args)
         new, step_res = cell.step(x, state, params)
@@ -66,7 +70,11 @@ def cell_op(cell: Cell) -> Op:
         dx, d_state, d_params = cell.step_bwd(x, params, state, new, step_res, d_new)
         return (dx, *d_state, *d_params)
 
-    return make_op(f"{cell.name}_cell", forward, fwd, bwd)
+    if cell.reference_step is None:
+        return make_op(f"{cell.name}_cell", forward, fwd, bwd)
+    return make_op(f"{cell.name}_cell", forward, fwd, bwd, gradient=cell.gradient,
+                   gradient_reference=reference,
+                   finite_differences=cell.finite_differences)  # fmt: skip
 
 
 def cell_layer(cell: Cell, features: int, *, dtype: Any = jnp.float32) -> Layer:

@@ -1,0 +1,30 @@
+"""Spiking neurons: discrete-time leaky integrate-and-fire layers (``lif``, recurrent ``rlif``)
+and the non-spiking ``leaky_integrator`` readout; continuous-time LIF neurons simulated event by
+event with EventProp's exact gradient (``event_lif``) and the first-spike loss
+as cells of the recurrent machinery, with surrogate spike derivatives. docs/spiking.md."""
+
+from funcnet.layers.spiking.event_lif import EventLIFParams, event_lif, event_lif_op
+from funcnet.layers.spiking.first_spike_loss import first_spike_cross_entropy
+from funcnet.layers.spiking.leaky_integrator import (
+    LeakyIntegratorParams,
+    leaky_integrator,
+    leaky_integrator_op,
+)
+from funcnet.layers.spiking.lif import lif, lif_op, rlif, rlif_op
+from funcnet.layers.spiking.lif_cell import LIFState, SynapticLIFState
+
+__all__ = [
+    "EventLIFParams",
+    "LIFState",
+    "LeakyIntegratorParams",
+    "SynapticLIFState",
+    "event_lif",
+    "event_lif_op",
+    "first_spike_cross_entropy",
+    "leaky_integrator",
+    "leaky_integrator_op",
+    "lif",
+    "lif_op",
+    "rlif",
+    "rlif_op",
+]
