@@ -12,7 +12,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from funcnet.core.layer import Layer
+from funcnet.core.layer import Layer, check_option_applies
 from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op
 from funcnet.core.registry import Arg, add_cases, op_factory
@@ -44,7 +44,9 @@ def lif_cell_of(
     learn_alpha: bool = False,
     surrogate: str = "fast_sigmoid",
     slope: float | None = None,
-    **inits: Initializer | None,
+    w_init: Initializer | None = None,
+    u_init: Initializer | None = None,
+    b_init: Initializer | None = None,
 ) -> Cell:
     """The checked LIF cell description named ``name`` (the options of :func:`lif`)."""
     _check_decay(name, "beta", beta, learn_beta)
@@ -59,28 +61,63 @@ def lif_cell_of(
     for flag, value in (("detach_reset", detach_reset), ("learn_beta", learn_beta)):
         if not isinstance(value, bool):
             raise TypeError(f"{name}: expected {flag} to be a bool, got {value!r}.")
+    check_option_applies(name, "u_init", u_init, recurrent, "to a recurrent layer (rlif)")
     sur = make_surrogate(name, surrogate, slope)
     return lif_description(name, sur, beta=float(beta), threshold=float(threshold), reset=reset,
                            detach_reset=detach_reset, alpha=None if alpha is None else float(alpha),
                            recurrent=recurrent, learn_beta=learn_beta, learn_alpha=learn_alpha,
-                           **inits)  # fmt: skip
+                           w_init=w_init, u_init=u_init, b_init=b_init or zeros)  # fmt: skip
 
 
 @op_factory("lif")
-def lif_op(*, reverse: bool = False, truncate: int | None = None, masked: bool = False,
-           **options: Any) -> Op:  # fmt: skip
+def lif_op(
+    *,
+    reverse: bool = False,
+    truncate: int | None = None,
+    masked: bool = False,
+    beta: float = 0.9,
+    threshold: float = 1.0,
+    reset: str = "subtract",
+    detach_reset: bool = True,
+    alpha: float | None = None,
+    learn_beta: bool = False,
+    learn_alpha: bool = False,
+    surrogate: str = "fast_sigmoid",
+    slope: float | None = None,
+) -> Op:
     """``(x, s0, v0[, i0], w, b[, beta_logit, alpha_logit][, mask]) -> (spikes, s_T, v_T[, i_T])``
-    of an LIF layer over ``x [..., T, F]``; ``options`` are :func:`lif`'s neuron options."""
-    cell = lif_cell_of("lif", recurrent=False, **options)
+    of an LIF layer over ``x [..., T, F]``; the neuron options are :func:`lif`'s."""
+    cell = lif_cell_of("lif", recurrent=False, **_neuron(locals()))
     return sequence_op(cell, reverse=reverse, truncate=truncate, masked=masked)
 
 
 @op_factory("rlif")
-def rlif_op(*, reverse: bool = False, truncate: int | None = None, masked: bool = False,
-            **options: Any) -> Op:  # fmt: skip
+def rlif_op(
+    *,
+    reverse: bool = False,
+    truncate: int | None = None,
+    masked: bool = False,
+    beta: float = 0.9,
+    threshold: float = 1.0,
+    reset: str = "subtract",
+    detach_reset: bool = True,
+    alpha: float | None = None,
+    learn_beta: bool = False,
+    learn_alpha: bool = False,
+    surrogate: str = "fast_sigmoid",
+    slope: float | None = None,
+) -> Op:
     """The recurrent LIF op (parameters ``w, u, b, ...``); as :func:`lif_op` otherwise."""
-    cell = lif_cell_of("rlif", recurrent=True, **options)
+    cell = lif_cell_of("rlif", recurrent=True, **_neuron(locals()))
     return sequence_op(cell, reverse=reverse, truncate=truncate, masked=masked)
+
+
+_SEQUENCE_OPTIONS = ("reverse", "truncate", "masked")
+
+
+def _neuron(options: dict[str, Any]) -> dict[str, Any]:
+    """The neuron options among an op factory's explicit arguments."""
+    return {k: v for k, v in options.items() if k not in _SEQUENCE_OPTIONS}
 
 
 def _layer(name: str, recurrent: bool, features: int, seq: dict, options: dict) -> Layer:
@@ -107,7 +144,7 @@ def lif(
     truncate: int | None = None,
     dtype: Any = jnp.float32,
     w_init: Initializer | None = None,
-    b_init: Initializer = zeros,
+    b_init: Initializer | None = None,
 ) -> Layer:
     """A layer of leaky integrate-and-fire neurons fed by a dense projection of ``x``.
 
@@ -171,7 +208,7 @@ def rlif(
     dtype: Any = jnp.float32,
     w_init: Initializer | None = None,
     u_init: Initializer | None = None,
-    b_init: Initializer = zeros,
+    b_init: Initializer | None = None,
 ) -> Layer:
     """A recurrent LIF layer (RSNN): :func:`lif` with ``+ S[t−1] U`` in the input current.
 

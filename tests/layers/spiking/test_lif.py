@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from funcnet.layers import LIFState, leaky_integrator, lif, lif_op, rlif
+from funcnet.layers import LIFState, leaky_integrator, lif, lif_op, rlif, rlif_op
 from funcnet.layers.spiking.surrogate import SURROGATES, surrogate
 
 B, T, F, H = 2, 6, 3, 4
@@ -126,3 +126,11 @@ def test_the_leaky_integrator_readout_sums_decayed_currents():
 def test_bad_options_are_named(options, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         lif(H, **options)
+
+
+@pytest.mark.parametrize("factory", [lif_op, rlif_op])
+def test_an_op_factory_takes_no_initialisers_and_no_unknown_option(factory):
+    # an op does not initialise parameters: w_init given to it would be accepted and ignored
+    for option in ("w_init", "u_init", "activation"):
+        with pytest.raises(TypeError, match=f"unexpected keyword argument '{option}'"):
+            factory(**{option: None})
