@@ -25,6 +25,13 @@ import optax
 from funcnet.core.layer import Layer
 from funcnet.core.op import Op
 from funcnet.core.per_example_norms import NormsPass
+from funcnet.train.nonfinite import (
+    NONFINITE_MODES,
+    NonFinite,
+    check_choice,
+    finite_step,
+    keep_unless,
+)
 from funcnet.train.step import TrainStep, jit_train_step
 
 
@@ -128,6 +135,7 @@ def make_dp_sgd_train_step(
     noise_multiplier: float,
     expected_batch_size: int | None = None,
     donate: bool = True,
+    nonfinite: NonFinite = "apply",
 ) -> TrainStep:
     """A jitted DP-SGD ``(params, state, opt_state, batch, key) -> (params, state, opt_state,
     metrics)`` (Abadi et al., 2016), by ghost clipping (:func:`clipped_grad`).
@@ -140,7 +148,8 @@ def make_dp_sgd_train_step(
     sampling rate times the dataset size (default: ``B``). ``key`` draws the noise (split off
     for the model's randomness) and is required unless ``noise_multiplier`` is 0. Model
     ``state`` passes through unchanged. Metrics: the mean loss (and accuracy) over real examples
-    and ``clipped_fraction``.
+    and ``clipped_fraction``. ``nonfinite`` is as in :func:`~funcnet.train.make_train_step`
+    (``"flag"`` adds the metric ``nonfinite``; ``"skip"`` also leaves such a step out).
 
     Examples:
       >>> import jax, jax.numpy as jnp, optax
@@ -159,6 +168,7 @@ def make_dp_sgd_train_step(
     """
     where = "make_dp_sgd_train_step"
     _check_clip(l2_clip, where)
+    check_choice(nonfinite, NONFINITE_MODES, "nonfinite", where)
     if (
         isinstance(noise_multiplier, bool)
         or not isinstance(noise_multiplier, (int, float))
@@ -193,9 +203,17 @@ def make_dp_sgd_train_step(
                       for g, k in zip(leaves, keys, strict=True)]  # fmt: skip
             grads = jax.tree.unflatten(tree, leaves)
         grads = jax.tree.map(lambda g: g / size, grads)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
+        updates, new_opt_state = optimizer.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
         metrics = _masked_metrics(aux["losses"], aux["y"], t, weights)
+        if nonfinite != "apply":
+            finite = finite_step(metrics["loss"], optax.global_norm(grads), opt_state)
+            metrics["nonfinite"] = (~finite).astype(jnp.float32)
+            if nonfinite == "skip":
+                new_params, new_opt_state = keep_unless(
+                    finite, (new_params, new_opt_state), (params, opt_state)
+                )
+        params, opt_state = new_params, new_opt_state
         clipped = (aux["norms"] > l2_clip).astype(aux["losses"].dtype)
         metrics["clipped_fraction"] = _masked_metrics(clipped, clipped, clipped, weights)["loss"]
         return params, state, opt_state, metrics
@@ -203,4 +221,20 @@ def make_dp_sgd_train_step(
     return jit_train_step(step, donate=donate, mesh=None, where=where)
 
 
-__all__ = ["clipped_grad", "make_dp_sgd_train_step"]
+def dp_sgd_step(model, loss, optimizer, dp, batch_size, backward, mesh, nonfinite) -> TrainStep:
+    """The DP-SGD step :func:`~funcnet.train.fit` runs for ``dp``
+    (:class:`~funcnet.train.privacy.DPSGD`): ghost clipping needs the manual backward and one
+    device."""
+    if backward != "manual":
+        raise ValueError(
+            f"fit: expected backward='manual' with dp (ghost clipping), got {backward!r}."
+        )
+    if mesh is not None:
+        raise ValueError(f"fit: expected mesh=None with dp (one device), got {mesh!r}.")
+    return make_dp_sgd_train_step(
+        model, loss, optimizer, l2_clip=dp.l2_clip, noise_multiplier=dp.noise_multiplier,
+        expected_batch_size=batch_size, nonfinite=nonfinite,
+    )  # fmt: skip
+
+
+__all__ = ["clipped_grad", "dp_sgd_step", "make_dp_sgd_train_step"]

@@ -22,7 +22,9 @@ from funcnet.core.layer import Layer
 from funcnet.core.op import Backward, Op
 from funcnet.data.dataset import Dataset, batches, check_dataset, num_batches
 from funcnet.train import checkpoint
+from funcnet.train.dp_sgd import dp_sgd_step
 from funcnet.train.nonfinite import ON_NONFINITE, check_choice
+from funcnet.train.privacy import DPSGD, dp_sgd_epsilon, poisson_batches
 from funcnet.train.sharding import check_batch_size, check_mesh, data_devices, replicate
 from funcnet.train.step import make_eval_step, make_train_step
 from funcnet.train.tally import Tally
@@ -162,6 +164,7 @@ def fit(
     keep_checkpoints: int | None = 3,
     resume: bool = False,
     on_nonfinite: str = "raise",
+    dp: DPSGD | None = None,
 ) -> FitResult:
     """Train ``model`` for ``epochs`` passes over ``train`` in shuffled mini-batches.
 
@@ -193,6 +196,11 @@ def fit(
     ``epochs`` counts from the start of the run, not from the checkpoint. Without ``resume``,
     ``checkpoint_dir`` must hold no checkpoints, so that one run never mixes with another.
 
+    DP-SGD: with ``dp`` (:class:`~funcnet.train.privacy.DPSGD`), each step's batch is a Poisson
+    sample at rate ``batch_size / len(train)`` (padded, with a mask), the step is
+    :func:`~funcnet.train.dp_sgd.make_dp_sgd_train_step` (ghost clipping, Gaussian noise) and
+    each history row adds ``epsilon``, the privacy spent so far at ``delta`` (RDP accountant).
+
     Returns:
       A :class:`FitResult` whose ``history`` holds, per epoch, the mean training loss (and
       accuracy), the evaluation metrics when ``eval_data`` is given, and the seconds taken.
@@ -217,8 +225,11 @@ def fit(
     batch_size = min(batch_size, len(train))
     _check_mesh_batch(mesh, batch_size)
     nonfinite = "skip" if on_nonfinite == "skip" else "flag"
-    step = make_train_step(model, loss, optimizer, backward=backward, mesh=mesh,
-                           nonfinite=nonfinite)  # fmt: skip
+    if dp is None:
+        step = make_train_step(model, loss, optimizer, backward=backward, mesh=mesh,
+                               nonfinite=nonfinite)  # fmt: skip
+    else:
+        step = dp_sgd_step(model, loss, optimizer, dp, batch_size, backward, mesh, nonfinite)
     eval_step = make_eval_step(model, loss, mesh=mesh)
     remainder_step = None if mesh is None else make_eval_step(model, loss)
     params, state = jax.tree.map(jnp.copy, (params, state))
@@ -249,7 +260,11 @@ def fit(
         tally = Tally(on_nonfinite, epoch + 1, steps_per_epoch, first,
                       position.sums if first else None)  # fmt: skip
         step_keys = jax.random.split(step_key, steps_per_epoch)
-        order = batches(train, batch_size, key=order_key, drop_remainder=True, start=first)
+        if dp is None:
+            order = batches(train, batch_size, key=order_key, drop_remainder=True, start=first)
+        else:
+            order = poisson_batches(train, batch_size / len(train), key=order_key,
+                                    num_batches=steps_per_epoch, start=first)  # fmt: skip
         for i, batch in enumerate(order, start=first):
             params, state, opt_state, metrics = step(params, state, opt_state, batch, step_keys[i])
             tally.add(metrics)
@@ -265,6 +280,10 @@ def fit(
         if eval_data is not None:
             metrics = evaluate(eval_step, params, state, eval_data, batch_size, remainder_step)
             row.update({f"eval_{k}": v for k, v in metrics.items()})
+        if dp is not None:
+            rate, spent = batch_size / len(train), (epoch + 1) * steps_per_epoch
+            row.update(epsilon=dp_sgd_epsilon(dp.noise_multiplier, rate, spent, dp.delta),
+                       delta=dp.delta)  # fmt: skip
         row["seconds"] = time.perf_counter() - start
         history.append(row)
         bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k.endswith(("loss", "accuracy"))})
