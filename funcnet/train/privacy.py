@@ -59,6 +59,7 @@ def dp_sgd_epsilon(
     if noise_multiplier <= 0:
         return math.inf
     import dp_accounting  # imported when first needed: it loads scipy
+
     event = dp_accounting.SelfComposedDpEvent(
         dp_accounting.PoissonSampledDpEvent(
             sampling_rate, dp_accounting.GaussianDpEvent(noise_multiplier)

@@ -34,6 +34,7 @@ from funcnet.core.layer import (
 )
 from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op, make_op
+from funcnet.core.per_example_norms import gram_sq_norm, leading_rows
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.initializers import Initializer, zeros
 from funcnet.layers._windows import (
@@ -109,7 +110,29 @@ def _conv_op(n: int, stride: Any, padding: Any, dilation: Any, groups: int, use_
             return dx, dw
         return dx, dw, jnp.sum(dy, axis=tuple(range(dy.ndim - 1)))
 
-    return make_op(name, forward, fwd, bwd)
+    def per_example_norms(res, dy):
+        # ‖dWᵢ‖² = Σ_g ‖X̃ᵢ,gᵀ dYᵢ,g‖² (X̃ the patch matrix, g a group); ‖dbᵢ‖² = ‖Σ_pos dYᵢ‖²
+        x, w = res
+        pads = geometry(x.shape, w.shape)
+        patches = lax.conv_general_dilated_patches(
+            flatten_batch(x, n),
+            w.shape[:n],
+            stride,
+            pads,
+            rhs_dilation=dilation,
+            dimension_numbers=dn,
+            precision=lax.Precision.HIGHEST,
+        )  # fmt: skip  [N, *out, C_in·Π(window)], channel-major
+
+        def by_group(a):  # [*batch, *out, G·m] -> [B·G, T, m]
+            rows = leading_rows(a.reshape((*dy.shape[:-1], groups, -1)), dy.ndim - 1)
+            return rows.transpose(0, 2, 1, 3).reshape(-1, rows.shape[1], rows.shape[3])
+
+        dw = gram_sq_norm(by_group(patches), by_group(dy)).reshape(-1, groups).sum(axis=1)
+        db = jnp.sum(jnp.sum(leading_rows(dy, dy.ndim - 1), axis=1) ** 2, axis=-1)
+        return (None, dw, db) if use_bias else (None, dw)
+
+    return make_op(name, forward, fwd, bwd, per_example_norms=per_example_norms)
 
 
 @op_factory("conv1d")

@@ -1,0 +1,130 @@
+"""Ghost clipping: ``clipped_grad`` equals clipping the vmap per-example gradients, per layer
+family; the DP-SGD step built on it."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from funcnet.core.layer import Layer
+from funcnet.layers import (
+    batch_norm,
+    conv2d,
+    dense,
+    embedding,
+    flatten,
+    layer_norm,
+    multi_head_attention,
+    relu,
+    rms_norm,
+    serial,
+)
+from funcnet.losses import mean_squared_error, softmax_cross_entropy_with_integer_labels
+from funcnet.train import clipped_grad, make_dp_sgd_train_step, per_example_grads
+
+CE, MSE = softmax_cross_entropy_with_integer_labels(), mean_squared_error()
+B = 4
+
+
+def _data(kind: str, dtype):
+    kx, kt = jax.random.split(jax.random.key(1))
+    if kind == "ids":  # token ids [B, 5], labels [B, 5]
+        x = jax.random.randint(kx, (B, 5), -1, 7)  # -1 and 6 are dropped (vocabulary 6)
+        return x, jax.random.randint(kt, (B, 5), 0, 3)
+    shapes = {"vector": (B, 5), "sequence": (B, 3, 4), "image": (B, 5, 5, 2)}
+    x = jax.random.normal(kx, shapes[kind], dtype)
+    return x, jax.random.randint(kt, (B,) + (shapes[kind][1:2] if kind == "sequence" else ()),
+                                 0, 3)  # fmt: skip
+
+
+FAMILIES = {  # name: (model, data kind)
+    "dense": (lambda d: serial(dense(6, dtype=d), relu(), dense(3, dtype=d)), "vector"),
+    "dense_sequence_gram": (lambda d: serial(dense(6, dtype=d), relu(), dense(3, dtype=d)),
+                            "sequence"),
+    "conv_groups_stride": (lambda d: serial(conv2d(4, 3, dtype=d), relu(),
+                                            conv2d(4, 2, stride=2, groups=2, dtype=d),
+                                            flatten(num_position_axes=2), dense(3, dtype=d)),
+                           "image"),
+    "embedding_layer_norm": (lambda d: serial(embedding(6, 4, dtype=d), layer_norm(dtype=d),
+                                              dense(3, dtype=d)), "ids"),
+    "attention_rms_norm": (lambda d: serial(multi_head_attention(2, dtype=d), rms_norm(dtype=d),
+                                            dense(3, dtype=d)), "sequence"),
+}  # fmt: skip
+
+
+def _reference(model, params, state, batch):
+    """Clip the per-example gradients of ``per_example_grads`` (vmap of the backward) to their
+    median norm (so that some are clipped and some not), and sum."""
+    grads = per_example_grads(model, CE)(params, state, batch, None)
+    rows = [g.reshape(B, -1) for g in jax.tree.leaves(grads)]
+    norms = jnp.sqrt(sum(jnp.sum(r * r, axis=1) for r in rows))
+    clip = float(jnp.median(norms))
+    factors = jnp.minimum(1.0, clip / norms)
+    return jax.tree.map(lambda g: jnp.tensordot(factors, g, 1), grads), norms, clip
+
+
+def _max_relative_error(a, b) -> float:
+    return max(float(jnp.max(jnp.abs(x - y)) / jnp.max(jnp.abs(y)))
+               for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))  # fmt: skip
+
+
+def _compare(family: str, dtype) -> tuple[float, float]:
+    make, kind = FAMILIES[family]
+    model, batch = make(dtype), _data(kind, dtype)
+    _, params, state = model.init(jax.random.key(0), batch[0].shape)
+    expected, norms, clip = _reference(model, params, state, batch)
+    got, got_norms = jax.jit(lambda p, b: clipped_grad(model, CE, p, state, b, clip))(params, batch)
+    assert float(jnp.min(norms)) < clip < float(jnp.max(norms))  # some clipped, some not
+    return _max_relative_error(got, expected), float(jnp.max(jnp.abs(got_norms / norms - 1)))
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_clipped_grad_equals_clipping_per_example_gradients_float64(x64, family):
+    grad_error, norm_error = _compare(family, jnp.float64)
+    assert grad_error <= 1e-12 and norm_error <= 1e-12, (grad_error, norm_error)
+
+
+def test_clipped_grad_float32():
+    grad_error, norm_error = _compare("conv_groups_stride", jnp.float32)
+    assert grad_error <= 1e-5 and norm_error <= 1e-5, (grad_error, norm_error)
+
+
+def test_an_op_without_norms_or_a_shared_parameter_is_an_error():
+    x = jnp.ones((B, 3))
+    model = serial(dense(3), batch_norm())
+    _, params, state = model.init(jax.random.key(0), x.shape)
+    with pytest.raises(TypeError, match=r"'batch_norm'.*does not"):
+        clipped_grad(model, MSE, params, state, (x, x), 1.0)
+    layer = dense(3)
+    _, p, s = layer.init(jax.random.key(0), x.shape)
+
+    def tied(params, state, x, **kw):  # one weight used twice
+        return layer.apply(params, state, layer.apply(params, state, x, **kw)[0], **kw)
+
+    with pytest.raises(ValueError, match="each parameter to reach one op"):
+        clipped_grad(Layer("tied", layer.init, tied), MSE, p, s, (x, x), 1.0)
+    with pytest.raises(ValueError, match="l2_clip"):
+        clipped_grad(layer, MSE, p, s, (x, x), 0.0)
+
+
+def test_dp_step_applies_the_clipped_mean_and_padding_counts_for_nothing():
+    model, (x, t) = FAMILIES["dense"][0](jnp.float32), _data("vector", jnp.float32)
+    _, params, state = model.init(jax.random.key(0), x.shape)
+    sgd = optax.sgd(1.0)
+    step = make_dp_sgd_train_step(model, CE, sgd, l2_clip=0.3, noise_multiplier=0.0,
+                                  expected_batch_size=B, donate=False)  # fmt: skip
+    pad = lambda a: jnp.concatenate([a, jnp.zeros((2, *a.shape[1:]), a.dtype)])  # noqa: E731
+    mask = jnp.arange(B + 2) < B
+    new, _, _, metrics = step(params, state, sgd.init(params), (pad(x), pad(t), mask), None)
+    clipped, _ = clipped_grad(model, CE, params, state, (x, t), 0.3)
+    expected = jax.tree.map(lambda p, g: p - g / B, params, clipped)
+    assert _max_relative_error(new, expected) < 1e-6
+    np.testing.assert_allclose(metrics["loss"], CE(model.apply(params, state, x)[0], t), rtol=1e-6)
+    noisy = make_dp_sgd_train_step(model, CE, sgd, l2_clip=0.3, noise_multiplier=1.0, donate=False)
+    moved, *_ = noisy(params, state, sgd.init(params), (x, t), jax.random.key(3))
+    assert _max_relative_error(moved, expected) > 1e-2  # the noise moved it
+    with pytest.raises(ValueError, match="key"):
+        noisy(params, state, sgd.init(params), (x, t), None)
