@@ -36,6 +36,12 @@ from funcnet.train.step import TrainStep, jit_train_step
 
 
 def _check_clip(value: Any, where: str) -> None:
+    """A positive finite number, or a floating scalar array (a clip computed in the step, as in
+    adaptive clipping; its value is not known at trace time)."""
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not is_number and hasattr(value, "dtype") and jnp.ndim(value) == 0:
+        if jnp.issubdtype(value.dtype, jnp.floating):
+            return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e300:
         raise ValueError(
             f"{where}: expected l2_clip to be a positive finite number, got {value!r}."
@@ -87,7 +93,7 @@ def clipped_grad(
       model, loss: the model and a loss op (a mean over examples, as all of funcnet's).
       params, state: the model's; ``state`` is read, not updated.
       batch: ``(x, t)``, examples along the first axis.
-      l2_clip: the clipping norm ``C``.
+      l2_clip: the clipping norm ``C`` (a number, or a floating scalar array).
       key: for the model's randomness (one key for the batch).
       weights: optional ``[B]`` factors on each clipped gradient (0 for padding examples).
       train: run the model in training mode.
