@@ -3,7 +3,7 @@
 Importing this package registers every benchmark module listed below.
 """
 
-from funcnet.bench import attention, cnn, dispatch, lstm, matrix, mlp, norm, per_example  # noqa: F401  (registers the benchmarks)
+from funcnet.bench import attention, cnn, dispatch, dp, lstm, matrix, mlp, norm, per_example  # noqa: F401  (registers the benchmarks)
 from funcnet.bench.registry import BenchConfig, benchmark, benchmark_names, run_benchmarks
 
 __all__ = ["BenchConfig", "benchmark", "benchmark_names", "run_benchmarks"]

@@ -118,13 +118,13 @@ def leading_rows(x: jax.Array, num_batch_axes: int) -> jax.Array:
 def gram_sq_norm(a: jax.Array, b: jax.Array) -> jax.Array:
     """``‖aᵢᵀ bᵢ‖²_F`` for each example ``i`` of ``a [B, T, m]``, ``b [B, T, n]``.
 
-    Either as ``Σ (aᵢaᵢᵀ ∘ bᵢbᵢᵀ)`` (ghost clipping: ``T×T`` Grams, cheaper when ``T² < m n``)
-    or by forming ``aᵢᵀ bᵢ`` (``m×n`` per example), whichever costs less.
+    Either as ``Σ (aᵢaᵢᵀ ∘ bᵢbᵢᵀ)`` (ghost clipping: two ``T×T`` Grams, ``T²(m + n)``
+    multiply-adds) or by forming ``aᵢᵀ bᵢ`` (``T m n``), whichever costs less.
     """
     t, m, n = a.shape[1], a.shape[2], b.shape[2]
     if t == 1:
         return jnp.sum(a[:, 0] ** 2, axis=-1) * jnp.sum(b[:, 0] ** 2, axis=-1)
-    if t * t <= m * n:
+    if t * (m + n) < m * n:
         aa = jnp.einsum("btm,bsm->bts", a, a)
         bb = jnp.einsum("btn,bsn->bts", b, b)
         return jnp.sum(aa * bb, axis=(1, 2))

@@ -39,9 +39,9 @@ def _check_clip(value: Any, where: str) -> None:
     """A positive finite number, or a floating scalar array (a clip computed in the step, as in
     adaptive clipping; its value is not known at trace time)."""
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not is_number and hasattr(value, "dtype") and jnp.ndim(value) == 0:
-        if jnp.issubdtype(value.dtype, jnp.floating):
-            return
+    is_array = not is_number and hasattr(value, "dtype") and jnp.ndim(value) == 0
+    if is_array and jnp.issubdtype(value.dtype, jnp.floating):
+        return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e300:
         raise ValueError(
             f"{where}: expected l2_clip to be a positive finite number, got {value!r}."
@@ -213,7 +213,7 @@ def make_dp_sgd_train_step(
         new_params = optax.apply_updates(params, updates)
         metrics = _masked_metrics(aux["losses"], aux["y"], t, weights)
         if nonfinite != "apply":
-            finite = finite_step(metrics["loss"], optax.global_norm(grads), opt_state)
+            finite = finite_step(metrics["loss"], optax.tree.norm(grads), opt_state)
             metrics["nonfinite"] = (~finite).astype(jnp.float32)
             if nonfinite == "skip":
                 new_params, new_opt_state = keep_unless(

@@ -32,18 +32,17 @@ def _data(kind: str, dtype):
     if kind == "ids":  # token ids [B, 5], labels [B, 5]
         x = jax.random.randint(kx, (B, 5), -1, 7)  # -1 and 6 are out of range (vocabulary 6)
         return x, jax.random.randint(kt, (B, 5), 0, 6)
-    shapes = {"vector": (B, 5), "sequence": (B, 3, 4), "image": (B, 5, 5, 2)}
+    shapes = {"vector": (B, 5), "sequence": (B, 2, 6), "image": (B, 5, 5, 2)}
     x = jax.random.normal(kx, shapes[kind], dtype)
     return x, jax.random.randint(kt, (B,) + (shapes[kind][1:2] if kind == "sequence" else ()),
                                  0, 3)  # fmt: skip
 
 
 FAMILIES = {  # name: (model, data kind)
-    "dense": (lambda d: serial(dense(6, dtype=d), relu(), dense(3, dtype=d)), "vector"),
-    "dense_gram_rms_norm": (lambda d: serial(dense(6, dtype=d), rms_norm(dtype=d), relu(),
+    # T = 2 positions: T(m + n) < mn, so both dense layers take the Gram form
+    "dense_gram_rms_norm": (lambda d: serial(dense(8, dtype=d), rms_norm(dtype=d), relu(),
                                              dense(3, dtype=d)), "sequence"),
-    "conv_groups_stride": (lambda d: serial(conv2d(4, 3, dtype=d), relu(),
-                                            conv2d(4, 2, stride=2, groups=2, dtype=d),
+    "conv_groups_stride": (lambda d: serial(conv2d(4, 2, stride=2, groups=2, dtype=d), relu(),
                                             flatten(num_position_axes=2), dense(3, dtype=d)),
                            "image"),
     # embedding, learned positions, layer norm, attention projections, dense
