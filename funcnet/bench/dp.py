@@ -14,9 +14,10 @@ memory_ratio`` (dp/plain, XLA's compiled temporary memory), ``vmap_ms, vmap_temp
 ``speedup_over_vmap`` (vmap/dp), and the same DP step without noise, ``clip_only_ms`` and its
 ratios (``noise_multiplier=0``): drawing ``N(0, σ²C²)`` for every parameter is a cost of DP-SGD
 however the clipping is done (threefry bits, ~10 ms for the MLP's 663,050 parameters on the
-2-core machine), which this separates from the clipping's. Models: the MLP 784-512-512-10 at batch 128, the digits CNN
-(8×8×1, conv 32 and 64, dense 128) at batch 64 and a character transformer (context 64, width
-64, 4 heads, 2 blocks, vocabulary 97) at batch 16, on synthetic data.
+2-core machine), which this separates from the clipping's. Models: the MLP 784-512-512-10 at
+batch 128, the digits CNN (8×8×1, conv 32 and 64, dense 128) at batch 64 and a character
+transformer (context 64, width 64, 4 heads, 2 blocks, vocabulary 97) at batch 16, on synthetic
+data.
 """
 
 from __future__ import annotations
