@@ -13,7 +13,8 @@ runs with an extra argument, ``probe`` (zeros ``[B]``, unused by the forward), w
 it defines as the sum of its parameters' per-example squared norms. The gradient with respect to
 ``probe`` is therefore ``‖gᵢ‖²`` summed over every op, for each example, and nothing of shape
 ``[B, *parameter]`` is ever formed. A parameter reaching an op that declares no norms, or
-reaching two ops (the norm of a sum is not the sum of norms), is an error at trace time.
+reaching two ops (the norm of a sum is not the sum of norms), or reaching none as it is (cast or
+reshaped on the way), is an error at trace time.
 """
 
 from __future__ import annotations
@@ -40,11 +41,24 @@ class NormsPass:
     def __init__(self, probe: jax.Array, params: Any, where: str = "clipped_grad"):
         self.probe = probe
         self.where = where
-        self._params = {id(leaf) for leaf in jax.tree.leaves(params)}
+        leaves = jax.tree_util.tree_leaves_with_path(params)
+        self._params = {id(leaf): jax.tree_util.keystr(path) for path, leaf in leaves}
         self._used: dict[int, str] = {}
 
     def __repr__(self) -> str:
         return f"NormsPass({self.where})"
+
+    def check_all_used(self) -> None:
+        """Raise unless every parameter reached an op itself: one transformed on the way (cast,
+        reshaped, scaled) would have its norm left out."""
+        missed = [path for i, path in self._params.items() if i not in self._used]
+        if missed:
+            raise ValueError(
+                f"{self.where}: expected every parameter to reach an op as it is, got "
+                f"params{missed[0]} (and {len(missed) - 1} more) used only after a "
+                "transformation, or not at all, so its per-example norm is unknown; use "
+                "make_per_example_train_step."
+            )
 
     def call(self, op: Op, args: tuple) -> Any:
         """Apply ``op`` to ``args``, with its parameters' norms flowing into the probe."""

@@ -57,6 +57,7 @@ def _clipped_grad_and_aux(model, loss, params, state, batch, l2_clip, key, weigh
     def losses_fn(p, probe):
         mode = NormsPass(probe, p)
         y, _ = model.apply(p, state, x, key=key, train=train, backward=mode)
+        mode.check_all_used()
         per_example = jax.vmap(lambda yi, ti: loss(yi[None], ti[None]))(y, t)
         return per_example, y
 
@@ -119,6 +120,36 @@ def clipped_grad(
     grads, aux = _clipped_grad_and_aux(model, loss, params, state, batch, l2_clip, key, weights,
                                        train)  # fmt: skip
     return grads, aux["norms"]
+
+
+NOISE_BLOCK = 32768  # elements of noise drawn at a time
+
+
+def _add_noise_to_leaf(g: jax.Array, key: jax.Array, std: Any) -> jax.Array:
+    """``g + std·N(0, I)``, drawn in blocks of rows of ``g`` inside a loop that updates ``g`` in
+    place, so that the random-bit generator's temporaries (several times the noise's size, for
+    threefry) are one block's, not the whole parameter's."""
+    rows = g.shape[0] if g.ndim else 1
+    row_size = g.size // max(rows, 1)
+    block = max(d for d in range(1, rows + 1) if rows % d == 0 and d * row_size <= NOISE_BLOCK)
+    if g.ndim == 0 or block == rows or row_size > NOISE_BLOCK:
+        return g + std * jax.random.normal(key, g.shape, g.dtype)
+    blocks = g.reshape(rows // block, block, *g.shape[1:])
+
+    def add(i, blocks):
+        noise = jax.random.normal(jax.random.fold_in(key, i), blocks.shape[1:], g.dtype)
+        return blocks.at[i].add(std * noise)
+
+    return jax.lax.fori_loop(0, rows // block, add, blocks).reshape(g.shape)
+
+
+def add_gaussian_noise(grads: Any, key: jax.Array, std: Any) -> Any:
+    """``grads + N(0, std² I)``, every leaf with its own key (split from ``key``)."""
+    leaves, tree = jax.tree.flatten(grads)
+    keys = jax.random.split(key, len(leaves))
+    return jax.tree.unflatten(
+        tree, [_add_noise_to_leaf(g, k, std) for g, k in zip(leaves, keys, strict=True)]
+    )
 
 
 def _masked_metrics(losses, y, t, weights):
@@ -203,11 +234,7 @@ def make_dp_sgd_train_step(
         )
         size = expected_batch_size or x.shape[0]
         if noise_multiplier > 0:
-            leaves, tree = jax.tree.flatten(grads)
-            keys = jax.random.split(noise_key, len(leaves))
-            leaves = [g + noise_multiplier * l2_clip * jax.random.normal(k, g.shape, g.dtype)
-                      for g, k in zip(leaves, keys, strict=True)]  # fmt: skip
-            grads = jax.tree.unflatten(tree, leaves)
+            grads = add_gaussian_noise(grads, noise_key, noise_multiplier * l2_clip)
         grads = jax.tree.map(lambda g: g / size, grads)
         updates, new_opt_state = optimizer.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)

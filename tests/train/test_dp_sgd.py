@@ -22,6 +22,7 @@ from funcnet.layers import (
 from funcnet.losses import mean_squared_error, softmax_cross_entropy_with_integer_labels
 from funcnet.models import transformer_lm
 from funcnet.train import clipped_grad, make_dp_sgd_train_step
+from funcnet.train.dp_sgd import add_gaussian_noise
 
 CE, MSE = softmax_cross_entropy_with_integer_labels(), mean_squared_error()
 B = 4
@@ -106,6 +107,12 @@ def test_an_op_without_norms_or_a_shared_parameter_is_an_error():
 
     with pytest.raises(ValueError, match="each parameter to reach one op"):
         clipped_grad(Layer("tied", layer.init, tied), MSE, p, s, (x, x), 1.0)
+
+    def cast(params, state, x, **kw):  # the weight reaches the op only after a cast
+        return layer.apply(params._replace(w=params.w * 1.0), state, x, **kw)
+
+    with pytest.raises(ValueError, match=r"params\.w.*after a transformation"):
+        clipped_grad(Layer("cast", layer.init, cast), MSE, p, s, (x, x), 1.0)
     with pytest.raises(ValueError, match="l2_clip"):
         clipped_grad(layer, MSE, p, s, (x, x), 0.0)
 
@@ -132,3 +139,13 @@ def test_float32_and_the_dp_step_applies_the_clipped_mean_padding_counting_for_n
         noisy(params, state, sgd.init(params), (x, t), None)
     moved, *_ = noisy(params, state, sgd.init(params), (x, t), jax.random.key(3))
     assert _max_relative_error(moved, params) > 1e-2  # the noise moved it
+
+
+def test_noise_drawn_in_blocks_is_standard_normal_and_never_repeats():
+    grads = {"big": jnp.zeros((4096, 16)), "small": jnp.zeros((3,))}
+    noisy = jax.jit(add_gaussian_noise)(grads, jax.random.key(0), 2.0)
+    big = np.asarray(noisy["big"]) / 2.0
+    assert abs(big.mean()) < 0.01 and abs(big.std() - 1) < 0.01
+    blocks = big.reshape(-1, 2048 * 16)  # the loop's blocks (32,768 elements)
+    assert np.abs(np.corrcoef(blocks)[np.triu_indices(len(blocks), 1)]).max() < 0.05
+    assert np.all(noisy["small"] != 0)
