@@ -8,6 +8,7 @@ from funcnet.bench import (  # noqa: F401  (registers the benchmarks)
     binary,
     cnn,
     dispatch,
+    dp,
     lif,
     lstm,
     matrix,

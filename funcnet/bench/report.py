@@ -33,6 +33,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     header = ("model", "manual ms", "autodiff ms", "time a/m", "compile s m/a", "temp MB m/a",
               "memory m/a")  # fmt: skip
     lines = [header]
+    other = [row for row in rows if "manual_ms" not in row]  # e.g. ``dp``: its own fields
+    rows = [row for row in rows if "manual_ms" in row]
     for row in rows:
         lines.append((
             row["model"], _ms(row, "manual"), _ms(row, "autodiff"), _ratio(row),
@@ -43,7 +45,15 @@ def table(rows: list[dict[str, Any]]) -> str:
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
             for line in lines]  # fmt: skip
-    return "\n".join([*text, "", LEGEND])
+    extra = [row["model"] + ": " + ", ".join(_field(k, v) for k, v in row.items() if k != "model")
+             for row in other]  # fmt: skip
+    return "\n".join([*(text if rows else []), *extra, "", LEGEND])
+
+
+def _field(key: str, value: Any) -> str:
+    if key.endswith("_bytes"):
+        return f"{key.removesuffix('_bytes')} {_mb(value)} MB"
+    return f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
 
 
 def machine_text(info: dict[str, Any]) -> str:

@@ -33,6 +33,8 @@ import jax
 import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
+from funcnet.core.per_example_norms import NormsPass
+
 Backward = Literal["manual", "autodiff"]
 BACKWARDS: tuple[str, ...] = ("manual", "autodiff")
 EXACT = "exact"
@@ -96,8 +98,11 @@ def _forward_mode_error(name: str) -> ForwardModeError:
 
 
 def check_backward(backward: Any, where: str) -> None:
-    """Raise unless ``backward`` is one of ``"manual"`` or ``"autodiff"``: a TypeError for
+    """Raise unless ``backward`` is one of ``"manual"`` or ``"autodiff"`` (or the
+    :class:`~funcnet.core.per_example_norms.NormsPass` of a norms pass): a TypeError for
     something other than a string, a ValueError for another string."""
+    if isinstance(backward, NormsPass):
+        return
     if not isinstance(backward, str):
         raise TypeError(f"{where}: expected backward to be one of {BACKWARDS}, got {backward!r}.")
     if backward not in BACKWARDS:
@@ -125,6 +130,10 @@ class Op:
       finite_differences: for an intended gradient, a smooth function of the same arguments
         whose derivative is the intended gradient (its values may differ from the forward's),
         or a sentence saying why finite differences do not apply.
+      per_example_norms: for an op with parameters, ``(res, dy) -> tuple`` with one entry per
+        argument: ``None``, or the squared norm of that argument's cotangent for each example
+        (shape ``[B]``, examples along ``dy``'s first axis), from the residuals alone. See
+        :mod:`funcnet.core.per_example_norms`.
     """
 
     name: str
@@ -136,6 +145,7 @@ class Op:
     gradient: str = EXACT
     gradient_reference: Callable[..., Any] | None = None
     finite_differences: Callable[..., Any] | str | None = None
+    per_example_norms: Callable[[Any, Any], tuple[Any, ...]] | None = None
 
     @property
     def reference(self) -> Callable[..., Any]:
@@ -149,6 +159,8 @@ class Op:
         if self.gradient != EXACT:
             for seen in _SURROGATES:
                 seen.add(self.name)
+        if isinstance(backward, NormsPass):
+            return backward.call(self, args)
         if backward == "autodiff":
             return self.reference(*args)
         if _under_jvp(args):
@@ -171,6 +183,7 @@ class Op:
             gradient=self.gradient,
             gradient_reference=self.gradient_reference,
             finite_differences=self.finite_differences,
+            per_example_norms=self.per_example_norms,
         )
 
     def renamed(self, name: str) -> Op:
@@ -188,6 +201,7 @@ def make_op(
     gradient: str = EXACT,
     gradient_reference: Callable[..., Any] | None = None,
     finite_differences: Callable[..., Any] | str | None = None,
+    per_example_norms: Callable[[Any, Any], tuple[Any, ...]] | None = None,
 ) -> Op:
     """Bind ``fwd``/``bwd`` with ``jax.custom_vjp`` and return the :class:`Op`.
 
@@ -207,6 +221,9 @@ def make_op(
     differentiates it, as under ``lax.stop_gradient`` — reaches ``bwd`` as ``None`` rather than
     as an array of zeros, so its terms are skipped instead of computed as ``0·(…)``, which XLA
     may not drop (``0·x`` is not 0 for ``x = inf``).
+
+    An op with parameters may declare ``per_example_norms`` (see :class:`Op`), which DP-SGD's
+    :func:`~funcnet.train.clipped_grad` uses instead of per-example gradients.
     """
     _check_intended_gradient(name, gradient, gradient_reference, finite_differences)
     manual = jax.custom_vjp(forward)
@@ -234,6 +251,7 @@ def make_op(
         gradient,
         gradient_reference,
         finite_differences,
+        per_example_norms,
     )
 
 

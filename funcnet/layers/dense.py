@@ -29,6 +29,7 @@ from funcnet.core.layer import (
 )
 from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op, check_backward, make_op
+from funcnet.core.per_example_norms import gram_sq_norm, leading_rows
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.initializers import Initializer, lecun_normal, zeros
 
@@ -57,7 +58,15 @@ def dense_op(use_bias: bool = True) -> Op:
         dw = jnp.tensordot(x, dy, axes=(batch_axes, batch_axes))
         return (dx, dw, jnp.sum(dy, axis=batch_axes)) if use_bias else (dx, dw)
 
-    return make_op("dense", forward, fwd, bwd)
+    def per_example_norms(res, dy):
+        # ‖dWᵢ‖² = ‖Xᵢᵀ dYᵢ‖² = Σ (XᵢXᵢᵀ ∘ dYᵢdYᵢᵀ), ‖dbᵢ‖² = ‖1ᵀ dYᵢ‖² (rows: positions in i)
+        x, _ = res
+        rows_x, rows_dy = leading_rows(x, x.ndim - 1), leading_rows(dy, dy.ndim - 1)
+        dw = gram_sq_norm(rows_x, rows_dy)
+        db = jnp.sum(jnp.sum(rows_dy, axis=1) ** 2, axis=-1)
+        return (None, dw, db) if use_bias else (None, dw)
+
+    return make_op("dense", forward, fwd, bwd, per_example_norms=per_example_norms)
 
 
 @layer_factory("dense")

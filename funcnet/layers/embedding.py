@@ -27,6 +27,7 @@ from funcnet.core.layer import (
 )
 from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op, check_backward, make_op
+from funcnet.core.per_example_norms import leading_rows
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.initializers import Initializer, normal
 
@@ -115,7 +116,16 @@ def embedding_op(padding_idx: int | None = None) -> Op:
         dtable = jnp.zeros((vocab_size, features), dy.dtype)
         return None, dtable.at[rows.reshape(-1)].add(dy.reshape(-1, features), mode="drop")
 
-    return make_op(NAME, forward, fwd, bwd)
+    def per_example_norms(res, dy):
+        # ‖dWᵢ‖² = ‖Sᵢᵀ dYᵢ‖² = Σ_{t,s} [idₜ = idₛ ≠ dropped] dyₜ·dyₛ  (SᵢSᵢᵀ: equal ids)
+        rows, table_witness = res
+        ids = leading_rows(rows[..., None], rows.ndim)[..., 0]  # [B, T]
+        valid = ids < table_witness.shape[1]
+        same = (ids[:, :, None] == ids[:, None, :]) & valid[:, :, None] & valid[:, None, :]
+        dys = leading_rows(dy, dy.ndim - 1)
+        return None, jnp.sum(jnp.where(same, jnp.einsum("btd,bsd->bts", dys, dys), 0), (1, 2))
+
+    return make_op(NAME, forward, fwd, bwd, per_example_norms=per_example_norms)
 
 
 @layer_factory("embedding")

@@ -22,7 +22,9 @@ from funcnet.core.layer import Layer
 from funcnet.core.op import Backward, Op
 from funcnet.data.dataset import Dataset, batches, check_dataset, num_batches
 from funcnet.train import checkpoint
+from funcnet.train.dp_sgd import dp_sgd_step
 from funcnet.train.nonfinite import ON_NONFINITE, check_choice
+from funcnet.train.privacy import DPSGD, dp_sgd_epsilon, poisson_batches
 from funcnet.train.sharding import check_batch_size, check_mesh, data_devices, replicate
 from funcnet.train.step import make_eval_step, make_train_step
 from funcnet.train.tally import Tally
@@ -177,6 +179,7 @@ def fit(
     resume: bool = False,
     on_nonfinite: str = "raise",
     full_batch: bool = False,
+    dp: DPSGD | None = None,
 ) -> FitResult:
     """Train ``model`` for ``epochs`` passes over ``train`` in shuffled mini-batches.
 
@@ -216,6 +219,11 @@ def fit(
     ``epochs`` counts from the start of the run, not from the checkpoint. Without ``resume``,
     ``checkpoint_dir`` must hold no checkpoints, so that one run never mixes with another.
 
+    DP-SGD: with ``dp`` (:class:`~funcnet.train.privacy.DPSGD`), each step's batch is a Poisson
+    sample at rate ``batch_size / len(train)`` (padded, with a mask), the step is
+    :func:`~funcnet.train.dp_sgd.make_dp_sgd_train_step` (ghost clipping, Gaussian noise) and
+    each history row adds ``epsilon``, the privacy spent so far at ``delta`` (RDP accountant).
+
     Returns:
       A :class:`FitResult` whose ``history`` holds, per epoch, the mean training loss (and
       accuracy), the evaluation metrics when ``eval_data`` is given, and the seconds taken.
@@ -232,6 +240,8 @@ def fit(
     check_choice(on_nonfinite, ON_NONFINITE, "on_nonfinite", "fit")
     check_dataset(train, "fit", "train")
     batch_size = _full_batch_size(full_batch, batch_size, len(train))
+    if dp is not None and full_batch:
+        raise ValueError("fit: expected dp (Poisson-sampled batches) or full_batch, got both.")
     if eval_data is not None:
         check_dataset(eval_data, "fit", "eval_data")
     check_checkpoint_options(
@@ -239,8 +249,11 @@ def fit(
     )
     _check_mesh_batch(mesh, batch_size)
     nonfinite = "skip" if on_nonfinite == "skip" else "flag"
-    step = make_train_step(model, loss, optimizer, backward=backward, mesh=mesh,
-                           nonfinite=nonfinite, full_batch=full_batch)  # fmt: skip
+    if dp is None:
+        step = make_train_step(model, loss, optimizer, backward=backward, mesh=mesh,
+                               nonfinite=nonfinite, full_batch=full_batch)  # fmt: skip
+    else:
+        step = dp_sgd_step(model, loss, optimizer, dp, batch_size, backward, mesh, nonfinite)
     eval_step = make_eval_step(model, loss, mesh=mesh)
     remainder_step = None if mesh is None else make_eval_step(model, loss)
     params, state = jax.tree.map(jnp.copy, (params, state))
@@ -276,8 +289,11 @@ def fit(
         step_keys = jax.random.split(step_key, steps_per_epoch)
         if full_batch:
             order = [whole] if first == 0 else []
-        else:
+        elif dp is None:
             order = batches(train, batch_size, key=order_key, drop_remainder=True, start=first)
+        else:
+            order = poisson_batches(train, batch_size / len(train), key=order_key,
+                                    num_batches=steps_per_epoch, start=first)  # fmt: skip
         for i, batch in enumerate(order, start=first):
             params, state, opt_state, metrics = step(params, state, opt_state, batch, step_keys[i])
             tally.add(metrics)
@@ -293,6 +309,10 @@ def fit(
         if eval_data is not None:
             metrics = evaluate(eval_step, params, state, eval_data, batch_size, remainder_step)
             row.update({f"eval_{k}": v for k, v in metrics.items()})
+        if dp is not None:
+            rate, spent = batch_size / len(train), (epoch + 1) * steps_per_epoch
+            row.update(epsilon=dp_sgd_epsilon(dp.noise_multiplier, rate, spent, dp.delta),
+                       delta=dp.delta)  # fmt: skip
         row["seconds"] = time.perf_counter() - start
         history.append(row)
         bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k.endswith(("loss", "accuracy"))})

@@ -27,6 +27,7 @@ from funcnet.core.layer import (
 )
 from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op, check_backward, make_op
+from funcnet.core.per_example_norms import leading_rows
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.initializers import Initializer, normal
 from funcnet.layers.add import add_op
@@ -122,7 +123,13 @@ def add_positions_op(max_length: int) -> Op:
         summed = jnp.sum(dy, axis=tuple(range(dy.ndim - 2)))
         return dy, jnp.pad(summed, ((0, max_length - summed.shape[0]), (0, 0)))
 
-    return make_op("add_positions", forward, fwd, bwd)
+    def per_example_norms(res, dy):
+        # ‖dtableᵢ‖² = ‖Σ_{batch axes within i} dyᵢ‖²  (the rows past T are zero)
+        del res
+        rows = leading_rows(dy, dy.ndim - 2)  # [B, inner, T, D]
+        return None, jnp.sum(jnp.sum(rows, axis=1) ** 2, axis=(1, 2))
+
+    return make_op("add_positions", forward, fwd, bwd, per_example_norms=per_example_norms)
 
 
 class PositionsParams(NamedTuple):
