@@ -52,6 +52,6 @@ def test_fit_with_dp_reports_the_epsilon_spent():
     epsilons = [row["epsilon"] for row in result.history]
     with pytest.raises(ValueError, match=r"fit: expected dp .* or full_batch, got both"):
         fit(model, softmax_cross_entropy_with_integer_labels(), optax.sgd(0.1), params, state,
-            data, key=jax.random.key(1), full_batch=True, dp=DPSGD(1.0, 1.5))  # fmt: skip
+            data, key=jax.random.key(1), epochs=1, full_batch=True, dp=DPSGD(1.0, 1.5))  # fmt: skip
     assert epsilons == [pytest.approx(dp_sgd_epsilon(1.5, 0.25, 4 * e, 1e-5)) for e in (1, 2)]
     assert 0 <= result.history[-1]["train_clipped_fraction"] <= 1
