@@ -21,8 +21,15 @@ from tqdm.auto import tqdm
 from funcnet.core.layer import Layer
 from funcnet.core.op import Backward, Op
 from funcnet.data.dataset import Dataset, batches, check_dataset, num_batches
-from funcnet.train import checkpoint
 from funcnet.train.dp_sgd import dp_sgd_step
+from funcnet.train.fit_checkpoints import (
+    Position,
+    check_checkpoint_options,
+    check_positive,
+    is_multiple,
+    resume_run,
+    save_run,
+)
 from funcnet.train.nonfinite import ON_NONFINITE, check_choice
 from funcnet.train.privacy import DPSGD, dp_sgd_epsilon, poisson_batches
 from funcnet.train.sharding import check_batch_size, check_mesh, data_devices, replicate
@@ -57,80 +64,6 @@ def evaluate(
     return {name: total / len(data) for name, total in totals.items()}
 
 
-def _check_positive(name: str, value: Any, allow_none: bool = False) -> None:
-    if allow_none and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"fit: expected {name} to be a positive integer, got {value!r}.")
-
-
-def check_checkpoint_options(
-    checkpoint_dir: str | os.PathLike | None,
-    resume: bool,
-    checkpoint_every: int = 1,
-    keep_checkpoints: int | None = 3,
-    checkpoint_every_steps: int | None = None,
-) -> None:
-    """Raise unless :func:`fit` can run with these checkpoint options (before any work)."""
-    _check_positive("checkpoint_every", checkpoint_every)
-    _check_positive("checkpoint_every_steps", checkpoint_every_steps, allow_none=True)
-    _check_positive("keep_checkpoints", keep_checkpoints, allow_none=True)
-    if checkpoint_dir is None and resume:
-        raise ValueError("fit: expected a checkpoint_dir to resume from, got None.")
-    found = None if checkpoint_dir is None or resume else checkpoint.latest(checkpoint_dir)
-    if found is not None:  # a fresh run would interleave its checkpoints with another run's
-        raise checkpoint.CheckpointError(
-            f"fit: expected a checkpoint_dir without checkpoints (or resume=True), got "
-            f"{checkpoint_dir} holding {found.name}."
-        )
-
-
-class _Position(NamedTuple):
-    """Where a run stands: epochs completed, batches done in the next one, their metric sums."""
-
-    epoch: int = 0
-    batch: int = 0
-    sums: dict[str, Any] | None = None
-
-
-def _resume(
-    directory: str | os.PathLike, template: dict[str, Any], run: dict[str, int]
-) -> tuple[dict[str, Any], _Position, list[dict[str, float]]]:
-    """The saved tree, the position it reached and the history, from the newest checkpoint."""
-    path = checkpoint.latest(directory)
-    if path is None:
-        return template, _Position(), []
-    tree, meta = checkpoint.restore(path, template)
-    saved_run = {k: meta.get(k) for k in run}
-    if saved_run != run:  # another data order: the rest of the run would not be the same
-        raise checkpoint.CheckpointError(
-            f"checkpoint {path}: expected a run with {run}, got one with {saved_run}."
-        )
-    position = _Position(int(meta["epoch"]), int(meta.get("batch", 0)), meta.get("sums", {}))
-    return tree, position, list(meta["history"])
-
-
-def _save(
-    directory: str | os.PathLike,
-    tree: dict[str, Any],
-    position: _Position,
-    steps_per_epoch: int,
-    run: dict[str, int],
-    history: list[dict[str, float]],
-    keep: int | None,
-) -> None:
-    """Save ``tree`` (its key is the one the epoch ``position.epoch`` starts from)."""
-    step = position.epoch * steps_per_epoch + position.batch
-    sums = dict(position.sums or {})
-    meta = {"epoch": position.epoch, "batch": position.batch, "step": step, "sums": sums,
-            **run, "history": history}  # fmt: skip
-    checkpoint.save_step(directory, step, tree, meta, keep=keep)
-
-
-def _is_multiple(count: int, every: int | None) -> bool:
-    return every is not None and count % every == 0
-
-
 def _check_mesh_batch(mesh: Mesh | None, batch_size: int) -> None:
     if mesh is None:
         return
@@ -148,7 +81,7 @@ def _full_batch_size(full_batch: Any, batch_size: Any, examples: int) -> int:
     if not isinstance(full_batch, bool):
         raise TypeError(f"fit: expected full_batch to be a bool, got {full_batch!r}.")
     if not full_batch or batch_size is not None:
-        _check_positive("batch_size", batch_size)
+        check_positive("batch_size", batch_size)
     if full_batch and batch_size is not None and batch_size < examples:
         raise ValueError(
             f"fit: expected batch_size None or >= {examples} (the training set) with "
@@ -259,10 +192,10 @@ def fit(
     params, state = jax.tree.map(jnp.copy, (params, state))
     saved = {"params": params, "state": state, "opt_state": optimizer.init(params), "key": key}
     history: list[dict[str, float]] = []
-    position = _Position()
+    position = Position()
     run = {"batch_size": batch_size, "train_examples": len(train)}
     if resume:
-        saved, position, history = _resume(checkpoint_dir, saved, run)
+        saved, position, history = resume_run(checkpoint_dir, saved, run)
     if mesh is not None:
         saved = replicate(saved, mesh)
     params, state, opt_state, key = (saved[k] for k in ("params", "state", "opt_state", "key"))
@@ -275,9 +208,9 @@ def fit(
                unit="step", leave=False)  # fmt: skip
     saving = checkpoint_dir is not None
 
-    def save(tree_key: jax.Array, at: _Position) -> None:
+    def save(tree_key: jax.Array, at: Position) -> None:
         tree = {"params": params, "state": state, "opt_state": opt_state, "key": tree_key}
-        _save(checkpoint_dir, tree, at, steps_per_epoch, run, history, keep_checkpoints)
+        save_run(checkpoint_dir, tree, at, steps_per_epoch, run, history, keep_checkpoints)
 
     for epoch in range(position.epoch, epochs):
         epoch_key = key  # a mid-epoch checkpoint stores it: the epoch's order is drawn from it
@@ -301,9 +234,9 @@ def fit(
             if (
                 saving
                 and i + 1 < steps_per_epoch
-                and _is_multiple(epoch * steps_per_epoch + i + 1, checkpoint_every_steps)
+                and is_multiple(epoch * steps_per_epoch + i + 1, checkpoint_every_steps)
             ):
-                save(epoch_key, _Position(epoch, i + 1, tally.settle()))
+                save(epoch_key, Position(epoch, i + 1, tally.settle()))
         row = {"epoch": epoch + 1}
         row.update(tally.means())
         if eval_data is not None:
@@ -318,10 +251,10 @@ def fit(
         bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k.endswith(("loss", "accuracy"))})
         if saving and (
             epoch + 1 == epochs
-            or _is_multiple(epoch + 1, checkpoint_every)
-            or _is_multiple((epoch + 1) * steps_per_epoch, checkpoint_every_steps)
+            or is_multiple(epoch + 1, checkpoint_every)
+            or is_multiple((epoch + 1) * steps_per_epoch, checkpoint_every_steps)
         ):
-            save(key, _Position(epoch + 1))
+            save(key, Position(epoch + 1))
     bar.close()
     return FitResult(params, state, opt_state, history, position.epoch, done)
 

@@ -59,7 +59,10 @@ def surrogate_op(name: str, forward: Fn, smooth: Fn, derivative: Fn, gradient: s
     def bwd(res, dy):
         # dx = dy ⊙ s′(x)
         (x,) = res
-        return (dy * derivative(x).astype(dy.dtype),)
+        dx = dy * derivative(x).astype(dy.dtype)
+        # XLA rewrites dy·[mask] as a select, which would turn a NaN dy into 0 where the
+        # surrogate's derivative is 0: keep NaN in, NaN out (as autodiff of the reference does)
+        return (jnp.where(jnp.isnan(dy), dy, dx),)
 
     return make_op(
         name,
