@@ -49,8 +49,8 @@ def test_causal_self_attention_matches_numpy(lean):
 @pytest.mark.usefixtures("x64")
 @pytest.mark.parametrize("lean", [False, True])
 def test_manual_gradients_equal_autodiff_with_a_key_padding_mask(lean):
-    layer = multi_head_attention(2, features=6, head_features=3, lean=lean, block_size=4 if lean else None,
-                                 dtype=jnp.float64)  # fmt: skip
+    layer = multi_head_attention(2, features=6, head_features=3, lean=lean,
+                                 block_size=4 if lean else None, dtype=jnp.float64)  # fmt: skip
     kq, kk, kv = jax.random.split(jax.random.key(2), 3)
     q = jax.random.normal(kq, (2, 3, 5), jnp.float64)
     k = jax.random.normal(kk, (2, 7, 4), jnp.float64)
