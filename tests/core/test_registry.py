@@ -55,10 +55,10 @@ def test_op_passes_three_way_check_float64(name):
 
 @pytest.mark.parametrize("name", ALL_OPS)
 def test_op_passes_three_way_check_float32(name):
-    # Every case in float32 too: the op and the verifier's float32 tolerances work together.
-    report = verify_op(name, dtypes=(jnp.float32,)).raise_if_failed()
-    assert {c.dtype for c in report.cases} == {"float32"}
-    assert len(report.cases) == len(registry.cases(name))
+    # Every case runs in float64 above; in float32 the first case of each op shows the op
+    # and the verifier's float32 tolerances work together (the rest would double the cost).
+    report = Report((verify_case(registry.cases(name)[0], jnp.float32),)).raise_if_failed()
+    assert report.cases[0].dtype == "float32"
 
 
 @pytest.mark.parametrize("name", ALL_OPS)
