@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from funcnet.bench.registry import BenchConfig, Row, benchmark, comparison_row
-from funcnet.bench.timing import function_runner, time_interleaved
+from funcnet.bench.timing import time_layer_gradients
 from funcnet.layers.spiking import lif
 
 BATCH, STEPS, FEATURES, HIDDEN = 64, 100, 32, 128
@@ -33,14 +33,9 @@ def gradient_step(backward: str, hidden: int = HIDDEN):
 @benchmark("lif")
 def lif_benchmark(config: BenchConfig) -> list[Row]:
     x = jax.random.uniform(jax.random.key(1), (BATCH, STEPS, FEATURES), jnp.float32)
-    runs, compiled = [], []
-    for backward in ("manual", "autodiff"):
-        step, layer = gradient_step(backward)
-        _, params, _ = layer.init(jax.random.key(0), x.shape)
-        c, run = function_runner(step, (params, x), config.warmup)
-        compiled.append(c)
-        runs.append(run)
-    ms = time_interleaved(runs, rounds=config.rounds, steps=config.steps)
+    compiled, ms = time_layer_gradients(
+        gradient_step, x, config.warmup, config.rounds, config.steps
+    )
     return [
         comparison_row(
             f"lif_b{BATCH}_t{STEPS}_f{FEATURES}_h{HIDDEN}",

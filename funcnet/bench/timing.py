@@ -100,6 +100,25 @@ def function_runner(
     return compiled, run_one
 
 
+def time_layer_gradients(
+    gradient_step: Callable[[str], tuple[Any, Any]],
+    x: Any,
+    warmup: int,
+    rounds: int,
+    steps: int,
+) -> tuple[list[Compiled], list[Timing]]:
+    """Compile and time ``gradient_step(backward) -> (step(params, x), layer)`` for the manual
+    and the autodiff backward (params from ``layer.init`` on ``x``'s shape), interleaved."""
+    compiled, runs = [], []
+    for backward in ("manual", "autodiff"):
+        step, layer = gradient_step(backward)
+        _, params, _ = layer.init(jax.random.key(0), x.shape)
+        c, run = function_runner(step, (params, x), warmup)
+        compiled.append(c)
+        runs.append(run)
+    return compiled, time_interleaved(runs, rounds=rounds, steps=steps)
+
+
 def into_runner(fn: Any, args: Sequence[Any], warmup: int) -> tuple[Compiled, Callable[[], Any]]:
     """Compile ``fn(*args, out)``, where ``out`` (donated) is an earlier result, and return it
     with a runner that feeds each result back in as the next ``out``."""
