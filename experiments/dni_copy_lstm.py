@@ -15,7 +15,8 @@ below 0.15 bits ("solved").
 Reported: the longest N solved within the budget of sequences.
 
 Run: nice -n 10 python experiments/dni_copy_lstm.py [--sequences 1500] [--truncations 2 3 5 8]
-[--seeds 0 1 2]. Writes experiments/out/dni_copy_lstm.md and, with matplotlib, its .png.
+[--seeds 0 1 2] [--repeats R]. Writes experiments/out/dni_copy_lstm.md (with --repeats R > 1,
+the repeat-copy task: dni_repeat_copy_lstm.md) and, with matplotlib, its .png.
 """
 
 import argparse
@@ -34,17 +35,20 @@ from funcnet.layers import LSTMState, RecurrentInput, dense, lstm
 OUT = pathlib.Path(__file__).parent / "out"
 BITS, HIDDEN, BATCH = 4, 64, 32
 SOLVED_BITS, WINDOW = 0.15, 20
+TASKS = {False: "Copy task", True: "Repeat-copy task"}
 
 
-def make_sequence(rng, n):
-    """``(x [B, 2n+1, BITS+1], targets [B, 2n+1, BITS], output mask [2n+1])``."""
+def make_sequence(rng, n, repeats=1):
+    """``(x [B, T, BITS+1], targets [B, T, BITS], output mask [T])``, ``T = (1 + repeats) n + 1``:
+    the n vectors, the delimiter, then ``repeats`` copies of them to output."""
+    length = (1 + repeats) * n + 1
     bits = rng.integers(0, 2, (BATCH, n, BITS)).astype(np.float32)
-    x = np.zeros((BATCH, 2 * n + 1, BITS + 1), np.float32)
+    x = np.zeros((BATCH, length, BITS + 1), np.float32)
     x[:, :n, :BITS] = bits
     x[:, n, BITS] = 1.0  # the delimiter
-    targets = np.zeros((BATCH, 2 * n + 1, BITS), np.float32)
-    targets[:, n + 1 :] = bits
-    mask = np.zeros(2 * n + 1, np.float32)
+    targets = np.zeros((BATCH, length, BITS), np.float32)
+    targets[:, n + 1 :] = np.tile(bits, (1, repeats, 1))
+    mask = np.zeros(length, np.float32)
     mask[n + 1 :] = 1.0
     return x, targets, mask
 
@@ -69,7 +73,7 @@ def chunk_loss(params, state0, inputs):
 chunk_step = dni.make_synthetic_bptt_step(chunk_loss, predictor, optimizer)
 
 
-def train(k: int, synthetic: bool, sequences: int, seed: int) -> dict:
+def train(k: int, synthetic: bool, sequences: int, seed: int, repeats: int = 1) -> dict:
     rng = np.random.default_rng(seed)
     keys = jax.random.split(jax.random.key(seed), 3)
     params = (
@@ -80,7 +84,7 @@ def train(k: int, synthetic: bool, sequences: int, seed: int) -> dict:
     state = dni.init_synthetic_bptt(params, q, optimizer)
     n, best, recent, start = 1, 0, [], time.perf_counter()
     for _ in range(sequences):
-        x, targets, mask = make_sequence(rng, n)
+        x, targets, mask = make_sequence(rng, n, repeats)
         s = LSTMState(jnp.zeros((BATCH, HIDDEN)), jnp.zeros((BATCH, HIDDEN)))
         total = jnp.zeros(())
         for t in range(0, x.shape[1], k):
@@ -90,7 +94,7 @@ def train(k: int, synthetic: bool, sequences: int, seed: int) -> dict:
                 synthetic=synthetic and not last, regress=synthetic and t > 0,
             )  # fmt: skip
             total = total + bits
-        recent.append(float(total) / (n * BITS) / np.log(2))  # bits per output bit
+        recent.append(float(total) / (repeats * n * BITS) / np.log(2))  # bits per output bit
         if len(recent) >= WINDOW and np.mean(recent[-WINDOW:]) < SOLVED_BITS:
             best, n, recent = n, n + 1, []
     return {"best": best, "seconds": time.perf_counter() - start}
@@ -101,10 +105,14 @@ def main() -> None:
     parser.add_argument("--sequences", type=int, default=1500)
     parser.add_argument("--truncations", type=int, nargs="+", default=[2, 3, 5, 8])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--repeats", type=int, default=1, help="> 1: repeat-copy, R copies")
     args = parser.parse_args()
-    seeds = ", ".join(map(str, args.seeds))
+    seeds, task = ", ".join(map(str, args.seeds)), TASKS[args.repeats > 1]
     lines = [
-        "# Copy task, LSTM: truncated BPTT with and without a synthetic gradient at the boundary",
+        f"# {task}, LSTM: truncated BPTT with and without a synthetic gradient at the boundary",
+        "",
+        f"Sequence: N {BITS}-bit vectors, a delimiter, then {args.repeats} cop"
+        f"{'ies' if args.repeats > 1 else 'y'} of them to output (T = {1 + args.repeats}N + 1).",
         "",
         f"LSTM {HIDDEN}, {BITS}-bit vectors, batch {BATCH}, Adam 3e-3 (clip 1), "
         f"{args.sequences} batches of sequences, seeds {seeds}; curriculum: N + 1 once the "
@@ -117,7 +125,7 @@ def main() -> None:
     ]
     best = {}
     for k in args.truncations:
-        runs = {v: [train(k, v == "dni", args.sequences, s) for s in args.seeds]
+        runs = {v: [train(k, v == "dni", args.sequences, s, args.repeats) for s in args.seeds]
                 for v in ("bptt", "dni")}  # fmt: skip
         cells = []
         for v in ("bptt", "dni"):
@@ -128,7 +136,8 @@ def main() -> None:
         lines.append(f"| {k} | {cells[0]} | {cells[1]} | {secs[0]:.0f} / {secs[1]:.0f} |")
         print(lines[-1], flush=True)
     OUT.mkdir(exist_ok=True)
-    (OUT / "dni_copy_lstm.md").write_text("\n".join(lines) + "\n")
+    name = "dni_copy_lstm" if args.repeats == 1 else "dni_repeat_copy_lstm"
+    (OUT / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     plt = pyplot()
     if plt is not None:
@@ -137,10 +146,10 @@ def main() -> None:
             b = np.array([best[(v, k)] for k in args.truncations])
             ax.errorbar(args.truncations, b.mean(1), yerr=b.std(1), marker="o", capsize=3,
                         label=label)  # fmt: skip
-        ax.set(xlabel="truncation k", ylabel="longest N solved", title="copy task, LSTM")
+        ax.set(xlabel="truncation k", ylabel="longest N solved", title=f"{task}, LSTM")
         ax.legend()
         fig.tight_layout()
-        fig.savefig(OUT / "dni_copy_lstm.png", dpi=120)
+        fig.savefig(OUT / f"{name}.png", dpi=120)
 
 
 if __name__ == "__main__":
