@@ -168,6 +168,24 @@ def make_synthetic_bptt_step(
       ``(train_state, state0, inputs, *, synthetic, regress) -> (train_state, final_state,
       loss)``; ``synthetic=False`` for a sequence's last chunk (nothing follows it),
       ``regress=False`` for its first (no prediction was made at its initial state).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, optax
+      >>> from funcnet.dni import gradient_predictor
+      >>> def chunk_loss(w, s0, x):  # s' = w s + x, loss mean(s'²)/2
+      ...     s = w * s0 + x
+      ...     return 0.5 * jnp.mean(s * s), s
+      >>> m = gradient_predictor(1)
+      >>> q = m.init(jax.random.key(0), (2, 1))[1]
+      >>> step = make_synthetic_bptt_step(chunk_loss, m, optax.sgd(0.1))
+      >>> train = init_synthetic_bptt(jnp.float32(1.0), q, optax.sgd(0.1))
+      >>> ones = jnp.ones((2, 1))
+      >>> train, s, loss = step(train, ones, ones, synthetic=True, regress=True)
+      >>> float(loss), s.tolist()
+      (2.0, [[2.0], [2.0]])
+      >>> # M regressed onto the target at s0 (= w s = 2): M(s) = 0.1·2·s + 0.1·2
+      >>> round(float(predict_synthetic(m, train.predictor_params, s)[0, 0]), 4)
+      0.6
     """
     predictor_optimizer = predictor_optimizer or optimizer
 
