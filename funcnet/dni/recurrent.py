@@ -183,6 +183,8 @@ def make_synthetic_bptt_step(
       >>> train, s, loss = step(train, ones, ones, synthetic=True, regress=True)
       >>> float(loss), s.tolist()
       (2.0, [[2.0], [2.0]])
+      >>> float(train.params)  # w − 0.1 mean(s s0): ĝ = M(s) is still 0
+      0.8
       >>> # M regressed onto the target at s0 (= w s = 2): M(s) = 0.1·2·s + 0.1·2
       >>> round(float(predict_synthetic(m, train.predictor_params, s)[0, 0]), 4)
       0.6

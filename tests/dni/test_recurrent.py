@@ -1,17 +1,14 @@
 """Truncated BPTT with a synthetic gradient at the boundary: ĝ = 0 is truncated BPTT, the true
-future gradient gives full BPTT, and the predictor's step regresses onto the target."""
+future gradient gives full BPTT (the training step's update and regression: its doctest)."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from funcnet.dni import (
     chunk_gradients,
     gradient_predictor,
-    init_synthetic_bptt,
-    make_synthetic_bptt_step,
     predict_synthetic,
 )
 from funcnet.layers import LSTMState, RecurrentInput, dense, lstm
@@ -100,33 +97,6 @@ def test_zero_predictor_is_truncated_bptt_and_true_future_gradient_is_full_bptt(
     assert_trees_close(zero, truncated, rtol=1e-12, atol=1e-14)
     assert_trees_close(exact, full, rtol=1e-12, atol=1e-14)
     assert_trees_close(targets, true, rtol=1e-12, atol=1e-14)  # the bootstrapped target is true
-
-
-def test_step_regresses_the_predictor_onto_the_bootstrapped_target():
-    params, data, zeros = setup()
-    predictor, lr = gradient_predictor(2 * H), 0.5
-    q = predictor.init(jax.random.key(1), (B, 2 * H))[1]
-    step = make_synthetic_bptt_step(make_loss(), predictor, optax.sgd(lr))
-    state0 = jax.tree.map(lambda a: a + 0.5, zeros)
-    inputs = chunks(data)[0]
-
-    @jax.jit
-    def both(params, q):
-        train = init_synthetic_bptt(params, q, optax.sgd(lr))
-        got = step(train, state0, inputs, synthetic=False, regress=True)
-        return got, chunk_gradients(make_loss(), params, state0, inputs)
-
-    (train, final, loss), out = both(params, q)
-    assert float(loss) == pytest.approx(float(out.loss))
-    assert_trees_close(train.params, jax.tree.map(lambda p, g: p - lr * g, params, out.grads),
-                       rtol=1e-6, atol=1e-7)  # fmt: skip
-    # a zero linear predictor: the MSE's gradient in the output layer is -sᵀ t / B and -mean(t)
-    s, t = jnp.concatenate(state0, -1), jnp.concatenate(out.target, -1)
-    last = jax.tree.leaves(train.predictor_params)
-    w, b = (next(a for a in last if a.ndim == n) for n in (2, 1))
-    np.testing.assert_allclose(w, lr * s.T @ t / B, rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(b, lr * t.mean(0), rtol=1e-5, atol=1e-7)
-    assert final.h.shape == (B, H)
 
 
 def test_bad_input_names_chunk_gradients():

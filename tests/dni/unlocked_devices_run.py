@@ -16,7 +16,13 @@ import jax
 import numpy as np
 import optax
 
-from funcnet.dni import decoupled_mlp, init_decoupled, init_unlocked, train_unlocked
+from funcnet.dni import (
+    decoupled_mlp,
+    init_decoupled,
+    init_unlocked,
+    make_module_steps,
+    train_unlocked,
+)
 
 
 def max_abs_diff(a, b) -> float:
@@ -26,15 +32,18 @@ def max_abs_diff(a, b) -> float:
 
 def main() -> None:
     model, optimizer = decoupled_mlp((5, 5, 5), 3), optax.adam(1e-2)
-    params = init_decoupled(model, jax.random.key(0), (6, 4))
-    params = jax.tree.map(lambda a: a + 0.1, params)  # predictors not 0: every module moves
-    keys = jax.random.split(jax.random.key(1), 5)
-    data = [(jax.random.normal(k, (6, 4)), jax.numpy.arange(6) % 3) for k in keys]
-    devices = jax.devices()
+    # one compiled init (eagerly, every small op compiles on its own); predictors not 0, so
+    # every module moves within the five steps
+    init = jax.jit(lambda key: jax.tree.map(lambda a: a + 0.1, init_decoupled(model, key, (6, 4))))
+    params = init(jax.random.key(0))
+    rng = np.random.default_rng(0)
+    data = [(rng.normal(size=(6, 4)).astype(np.float32), np.arange(6) % 3) for _ in range(5)]
+    devices, steps = jax.devices(), make_module_steps(model, optimizer)
 
     def run(placed):
         states = init_unlocked(model, params, optimizer, devices=placed)
-        return train_unlocked(model, states, optimizer, data, staleness=1, devices=placed)
+        return train_unlocked(model, states, optimizer, data, staleness=1, devices=placed,
+                              steps=steps)  # fmt: skip
 
     one, history_one = run([devices[0]] * 4)
     four, history_four = run(devices[:4])
