@@ -60,9 +60,8 @@ def unflatten_state(flat: jax.Array, like: Any) -> Any:
 
 
 def _check_synthetic(final: Any, synthetic: Any) -> None:
-    if jax.tree.structure(final) != jax.tree.structure(synthetic) or _shapes(final) != _shapes(
-        synthetic
-    ):
+    same_tree = jax.tree.structure(final) == jax.tree.structure(synthetic)
+    if not same_tree or _shapes(final) != _shapes(synthetic):
         raise ValueError(
             f"{NAME}: expected a synthetic gradient shaped like the final state "
             f"{_shapes(final)}, got {_shapes(synthetic)}."
