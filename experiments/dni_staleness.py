@@ -49,6 +49,24 @@ def run(conditioned: bool, d: int, seed: int, epochs: int, batch_size: int, lr, 
     return accuracy, seconds, len(history)
 
 
+def plot(accuracies: dict) -> None:
+    """Accuracy vs d (mean ± std over seeds) from ``{(model, d): accuracies %}``, if matplotlib."""
+    plt = pyplot()
+    if plt is None:
+        return
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for name in ("dni", "cdni"):
+        accs = np.array([accuracies[(name, d)] for d in STALENESS])
+        ax.errorbar(range(len(STALENESS)), accs.mean(1), yerr=accs.std(1), marker="o",
+                    capsize=3, label=name)  # fmt: skip
+    ax.set_xticks(range(len(STALENESS)), [str(d) for d in STALENESS])
+    ax.set(xlabel="staleness d (steps)", ylabel="test accuracy %",
+           title="update-unlocked DNI, digits")  # fmt: skip
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(OUT / "dni_staleness.png", dpi=120)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=10)
@@ -86,19 +104,7 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     (OUT / "dni_staleness.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    plt = pyplot()
-    if plt is not None:
-        fig, ax = plt.subplots(figsize=(5, 3.5))
-        for name in ("dni", "cdni"):
-            accs = np.array([accuracies[(name, d)] for d in STALENESS])
-            ax.errorbar(range(len(STALENESS)), accs.mean(1), yerr=accs.std(1), marker="o",
-                        capsize=3, label=name)  # fmt: skip
-        ax.set_xticks(range(len(STALENESS)), [str(d) for d in STALENESS])
-        ax.set(xlabel="staleness d (steps)", ylabel="test accuracy %",
-               title="update-unlocked DNI, digits")  # fmt: skip
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(OUT / "dni_staleness.png", dpi=120)
+    plot(accuracies)
 
 
 if __name__ == "__main__":
