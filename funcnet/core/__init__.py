@@ -2,8 +2,9 @@
 
 from funcnet.core.layer import Layer, elementwise
 from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
-from funcnet.core.op import BACKWARDS, Backward, ForwardModeError, Op, check_backward, make_op
+from funcnet.core.op import BACKWARDS, Backward, Op, check_backward, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
+from funcnet.core.vjp_forward_mode import ForwardModeError
 
 __all__ = [
     "BACKWARDS",

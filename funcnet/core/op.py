@@ -9,9 +9,13 @@ An op bundles three pure functions over array arguments:
   calls JAX autodiff. ``None`` stands for a zero cotangent (integer arguments get one).
 
 ``jax.custom_vjp`` binds ``fwd`` and ``bwd`` into the *manual* path; the *autodiff* path is
-``forward`` itself. Both compute the same forward values, so a model can be run either way
-and compared. Configuration (axis, epsilon, ...) is closed over by the factory that builds the
-op, never passed as an argument.
+``forward`` itself. An op may also carry a hand-written JVP, ``jvp(primals, tangents) ->
+(y, ẏ)``, linear in the tangents and written from the same derivation; ``jax.custom_jvp``
+binds it into the *manual_jvp* path, on which forward mode (``jax.jvp``, ``jax.jacfwd``) runs
+the hand-written JVP and reverse mode is JAX's transpose of it (docs/forward_mode.md). All
+paths compute the same forward values, so a model can be run either way and compared.
+Configuration (axis, epsilon, ...) is closed over by the factory that builds the op, never
+passed as an argument.
 
 An op whose backward is deliberately not the derivative of its forward (a straight-through
 estimator, a surrogate derivative, truncated BPTT) declares its *intended gradient*: a
@@ -34,22 +38,16 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
 from funcnet.core.per_example_norms import NormsPass
+from funcnet.core.vjp_forward_mode import (
+    forward_mode_error,
+    is_jax_forward_mode_error,
+    under_jvp,
+)
 
-Backward = Literal["manual", "autodiff"]
-BACKWARDS: tuple[str, ...] = ("manual", "autodiff")
+Backward = Literal["manual", "autodiff", "manual_jvp"]
+BACKWARDS: tuple[str, ...] = ("manual", "autodiff", "manual_jvp")
 EXACT = "exact"
 SURROGATE = "surrogate: "
-
-
-# JAX's message when forward mode (jvp, jacfwd, linearize) reaches a custom_vjp function.
-_JAX_FORWARD_MODE = "can't apply forward-mode autodiff (jvp) to a custom_vjp function"
-
-try:  # JAX internals, read only to name the error early; without them JAX's own error stands
-    from jax._src.core import trace_ctx as _trace_ctx
-    from jax._src.interpreters.ad import JVPTrace as _JVPTrace
-    from jax._src.interpreters.ad import JVPTracer as _JVPTracer
-except ImportError:  # pragma: no cover
-    _trace_ctx = None
 
 
 # The names of the ops with an intended gradient called while :func:`surrogates_called` records.
@@ -69,36 +67,8 @@ def surrogates_called() -> Iterator[set[str]]:
         _SURROGATES.remove(seen)
 
 
-class ForwardModeError(TypeError):
-    """Forward-mode differentiation reached an op's hand-written (reverse-mode) backward."""
-
-
-def _under_jvp(args: tuple) -> bool:
-    """Whether the op is called under a JVP (``jax.jvp``, ``jax.jacfwd``) with a tangent in.
-
-    JAX raises at once only when the JVP is evaluated eagerly; under ``jax.jit`` it stages the
-    failing tangent rule and raises when compiling, far from the op. Reverse mode and
-    ``jax.hessian`` call ops under a linearize trace, which this does not match.
-    """
-    if _trace_ctx is None:
-        return False
-    trace = _trace_ctx.trace
-    return type(trace) is _JVPTrace and any(
-        isinstance(a, _JVPTracer) and a._trace is trace for a in jax.tree.leaves(args)
-    )
-
-
-def _forward_mode_error(name: str) -> ForwardModeError:
-    return ForwardModeError(
-        f"{name}: forward-mode differentiation (jax.jvp, jax.jacfwd, jax.linearize) cannot pass "
-        "through a hand-written backward, which defines reverse mode only; run the model with "
-        'backward="autodiff" for forward mode, or use reverse mode (jax.grad, jax.vjp, '
-        "jax.jacrev; jax.hessian works too). See docs/transformations.md."
-    )
-
-
 def check_backward(backward: Any, where: str) -> None:
-    """Raise unless ``backward`` is one of ``"manual"`` or ``"autodiff"`` (or the
+    """Raise unless ``backward`` is one of ``"manual"``, ``"autodiff"``, ``"manual_jvp"`` (or the
     :class:`~funcnet.core.per_example_norms.NormsPass` of a norms pass): a TypeError for
     something other than a string, a ValueError for another string."""
     if isinstance(backward, NormsPass):
@@ -134,6 +104,9 @@ class Op:
         argument: ``None``, or the squared norm of that argument's cotangent for each example
         (shape ``[B]``, examples along ``dy``'s first axis), from the residuals alone. See
         :mod:`funcnet.core.per_example_norms`.
+      jvp: the hand-written JVP ``(primals, tangents) -> (y, ẏ)``, or ``None`` while the op has
+        none (its ``"manual_jvp"`` path then raises).
+      manual_jvp: ``forward``'s values with ``jvp`` as its JVP (``jax.custom_jvp``), or ``None``.
     """
 
     name: str
@@ -146,6 +119,8 @@ class Op:
     gradient_reference: Callable[..., Any] | None = None
     finite_differences: Callable[..., Any] | str | None = None
     per_example_norms: Callable[[Any, Any], tuple[Any, ...]] | None = None
+    jvp: Callable[[tuple, tuple], tuple[Any, Any]] | None = None
+    manual_jvp: Callable[..., Any] | None = None
 
     @property
     def reference(self) -> Callable[..., Any]:
@@ -163,14 +138,21 @@ class Op:
             return backward.call(self, args)
         if backward == "autodiff":
             return self.reference(*args)
-        if _under_jvp(args):
-            raise _forward_mode_error(self.name)
+        if backward == "manual_jvp":
+            if self.manual_jvp is None:
+                raise NotImplementedError(
+                    f'{self.name}: has no hand-written JVP yet, so backward="manual_jvp" cannot '
+                    'run it; use backward="manual" or "autodiff" (docs/forward_mode.md).'
+                )
+            return self.manual_jvp(*args)
+        if under_jvp(args):
+            raise forward_mode_error(self.name)
         try:  # free unless it raises (JAX raises here for an eager JVP)
             return self.manual(*args)
         except TypeError as e:
-            if _JAX_FORWARD_MODE not in str(e):
+            if not is_jax_forward_mode_error(e):
                 raise
-            raise _forward_mode_error(self.name) from e
+            raise forward_mode_error(self.name) from e
 
     def with_bwd(self, bwd: Callable[[Any, Any], tuple[Any, ...]]) -> Op:
         """The same op with another backward (used to test that the verifier catches bugs)."""
@@ -184,7 +166,12 @@ class Op:
             gradient_reference=self.gradient_reference,
             finite_differences=self.finite_differences,
             per_example_norms=self.per_example_norms,
+            jvp=self.jvp,
         )
+
+    def with_jvp(self, jvp: Callable[[tuple, tuple], tuple[Any, Any]]) -> Op:
+        """The same op with another JVP (used to test that the verifier catches bugs)."""
+        return dataclasses.replace(self, jvp=jvp, manual_jvp=_bind_jvp(self.forward, jvp))
 
     def renamed(self, name: str) -> Op:
         """The same op under another name (a copy registered elsewhere, a planted bug)."""
@@ -202,8 +189,10 @@ def make_op(
     gradient_reference: Callable[..., Any] | None = None,
     finite_differences: Callable[..., Any] | str | None = None,
     per_example_norms: Callable[[Any, Any], tuple[Any, ...]] | None = None,
+    jvp: Callable[[tuple, tuple], tuple[Any, Any]] | None = None,
 ) -> Op:
-    """Bind ``fwd``/``bwd`` with ``jax.custom_vjp`` and return the :class:`Op`.
+    """Bind ``fwd``/``bwd`` with ``jax.custom_vjp`` (and ``jvp``, if given, with
+    ``jax.custom_jvp``) and return the :class:`Op`.
 
     An op whose backward is deliberately not the derivative of ``forward`` passes its intended
     gradient: ``gradient="surrogate: <what>"``, ``gradient_reference`` (a function with
@@ -224,6 +213,11 @@ def make_op(
 
     An op with parameters may declare ``per_example_norms`` (see :class:`Op`), which DP-SGD's
     :func:`~funcnet.train.clipped_grad` uses instead of per-example gradients.
+
+    ``jvp(primals, tangents) -> (y, ẏ)`` is the hand-written forward-mode derivative: ``ẏ``
+    linear in the tangents (JAX transposes it for reverse mode on the ``"manual_jvp"`` path),
+    the intended derivative for an op with an intended gradient. An integer argument's tangent
+    arrives as a ``float0`` zero array and is ignored.
     """
     _check_intended_gradient(name, gradient, gradient_reference, finite_differences)
     manual = jax.custom_vjp(forward)
@@ -252,7 +246,16 @@ def make_op(
         gradient_reference,
         finite_differences,
         per_example_norms,
+        jvp,
+        None if jvp is None else _bind_jvp(forward, jvp),
     )
+
+
+def _bind_jvp(forward: Callable[..., Any], jvp: Callable[[tuple, tuple], tuple[Any, Any]]):
+    """``forward`` with ``jvp`` as its JVP rule (``jax.custom_jvp``)."""
+    bound = jax.custom_jvp(forward)
+    bound.defjvp(jvp)
+    return bound
 
 
 def _check_intended_gradient(name: str, gradient: Any, reference: Any, fd: Any) -> None:

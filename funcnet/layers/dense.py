@@ -82,7 +82,12 @@ def dense_op(use_bias: bool = True) -> Op:
         db = jnp.sum(jnp.sum(rows_dy, axis=1) ** 2, axis=-1)
         return (None, dw, db) if use_bias else (None, dw)
 
-    return make_op("dense", forward, fwd, bwd, per_example_norms=per_example_norms)
+    def jvp(primals, tangents):
+        # Ẏ = Ẋ W + X Ẇ (+ ḃ): the forward applied to (Ẋ, W, ḃ), plus X Ẇ
+        (x, w, *b), (dx, dw, *db) = primals, tangents
+        return forward(x, w, *b), forward(dx, w, *db) + jnp.matmul(x, dw)
+
+    return make_op("dense", forward, fwd, bwd, per_example_norms=per_example_norms, jvp=jvp)
 
 
 @layer_factory("dense")

@@ -17,6 +17,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.dtypes import float0
 
 from funcnet.core.op import Op
 from funcnet.core.registry import Case
@@ -27,6 +28,7 @@ from funcnet.verify.sampling import (
     generators,
     is_differentiable,
     random_cotangent,
+    random_like,
     to_float64,
 )
 from funcnet.verify.tolerances import Tolerances, is_low_precision, tolerances
@@ -85,8 +87,9 @@ class CaseContext:
         a cotangent (floating point).
       dy: the random cotangent of the output (a pytree for several outputs).
       y_manual, g_manual: the output and the cotangents of the manual VJP, run eagerly.
-      rng_dir, rng_vmap, rng_second: generators for the finite-difference directions, the
-        extra draws of the vmap check and the second-order check's directions.
+      rng_dir, rng_vmap, rng_second, rng_jvp: generators for the finite-difference
+        directions, the extra draws of the vmap check, the second-order check's directions and
+        the forward-mode checks' tangents.
     """
 
     case: Case
@@ -101,6 +104,7 @@ class CaseContext:
     rng_dir: np.random.Generator
     rng_vmap: np.random.Generator
     rng_second: np.random.Generator
+    rng_jvp: np.random.Generator
 
     @property
     def op(self) -> Op:
@@ -194,6 +198,20 @@ class CaseContext:
         }
 
     @functools.cached_property
+    def tangents(self) -> tuple:
+        """A random tangent per differentiable argument, a ``float0`` zero for the others
+        (JAX's tangent of an integer argument): the forward-mode checks' direction ``v``."""
+        return tuple(
+            random_like(self.rng_jvp, a) if i in self.diff else np.zeros(np.shape(a), float0)
+            for i, a in enumerate(self.args)
+        )
+
+    @functools.cached_property
+    def jvp_manual(self) -> tuple[Any, Any]:
+        """``(y, J v)`` of the op's hand-written JVP at the arguments and :attr:`tangents`."""
+        return jax.jit(lambda args, ts: self.op.jvp(args, ts))(tuple(self.args), self.tangents)
+
+    @functools.cached_property
     def fd_tolerance(self) -> dict[int, float]:
         """Per differentiable argument, the finite-difference tolerance (at least the
         argument's autodiff tolerance in bfloat16/float16)."""
@@ -204,7 +222,7 @@ class CaseContext:
 
 def make_context(case: Case, dtype: jnp.dtype, seed: int) -> CaseContext:
     """Draw the case's arguments and cotangent and run the manual VJP eagerly."""
-    rng_args, rng_dy, rng_dir, rng_vmap, rng_second = generators(seed, 5)
+    rng_args, rng_dy, rng_dir, rng_vmap, rng_second, rng_jvp = generators(seed, 6)
     args = draw_args(case.args, rng_args, dtype)
     # The manual VJP runs eagerly (op by op); everything else is compiled.
     y_manual, vjp_manual = jax.vjp(case.op.manual, *args)
@@ -222,4 +240,5 @@ def make_context(case: Case, dtype: jnp.dtype, seed: int) -> CaseContext:
         rng_dir=rng_dir,
         rng_vmap=rng_vmap,
         rng_second=rng_second,
+        rng_jvp=rng_jvp,
     )

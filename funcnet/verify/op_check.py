@@ -4,7 +4,9 @@ For a sample case drawn at a dtype and seed, :func:`verify_case` builds one
 :class:`~funcnet.verify.case_context.CaseContext` (arguments, a random cotangent ``dy``, the
 manual VJP run eagerly, the tolerances) and runs every check of :data:`CHECKS` over it: no
 autodiff in the backward (:mod:`funcnet.verify.autodiff_guard`), then forward, autodiff,
-finite differences, jit, vmap and second order (:mod:`funcnet.verify.checks`). Each check
+finite differences, jit, vmap and second order (:mod:`funcnet.verify.checks`), and for an op
+with a hand-written JVP, JVP vs autodiff, JVP vs finite differences and the adjoint test
+(:mod:`funcnet.verify.jvp_checks`). Each check
 returns one :class:`LeafError` per output or argument; a check that raises is reported as the
 case's crash.
 """
@@ -30,6 +32,11 @@ from funcnet.verify.checks import (
     check_second_order,
     check_vmap,
 )
+from funcnet.verify.jvp_checks import (
+    check_adjoint,
+    check_jvp_autodiff,
+    check_jvp_finite_differences,
+)
 from funcnet.verify.report import CaseReport, LeafError, Report
 
 Check = Callable[[CaseContext], list[LeafError]]
@@ -42,6 +49,9 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("jit", check_jit),
     ("vmap", check_vmap),
     ("second_order", check_second_order),
+    ("jvp_autodiff", check_jvp_autodiff),
+    ("jvp_finite_differences", check_jvp_finite_differences),
+    ("adjoint", check_adjoint),
 )
 
 

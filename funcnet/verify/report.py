@@ -24,7 +24,7 @@ from funcnet.verify.report_text import details_text, summary_table
 from funcnet.verify.tolerances import tolerances
 
 CHECKS = ("no_autodiff", "forward", "autodiff", "finite_differences", "jit", "vmap")
-CHECKS += ("second_order",)
+CHECKS += ("second_order", "jvp_autodiff", "jvp_finite_differences", "adjoint")
 
 
 class VerificationError(AssertionError):
@@ -172,6 +172,10 @@ class Report(NamedTuple):
             "max_rel_err_transforms": max(
                 max(c.max_rel_err("jit"), c.max_rel_err("vmap")) for c in mine
             ),
+            # forward mode: None for an op without a hand-written JVP (or not checked)
+            "max_rel_err_jvp_autodiff": _checked_max(mine, "jvp_autodiff"),
+            "max_rel_err_jvp_fd": _checked_max(mine, "jvp_finite_differences"),
+            "max_adjoint_err": _checked_max(mine, "adjoint"),
             "margins": {k: m.margin for k, m in self.margins(mine).items()},
             "notes": list(dict.fromkeys(n for c in mine for n in c.notes)),
         }
@@ -225,6 +229,13 @@ class Report(NamedTuple):
         if failures:
             raise VerificationError("gradient verification failed:\n  " + "\n  ".join(failures))
         return self
+
+
+def _checked_max(cases: tuple[CaseReport, ...], check: str) -> float | None:
+    """The largest error of ``check`` over ``cases``, or None where it never ran."""
+    if not any(e.check == check for c in cases for e in c.errors):
+        return None
+    return max(c.max_rel_err(check) for c in cases)
 
 
 def _gradient_kinds(cases: tuple[CaseReport, ...]) -> str:

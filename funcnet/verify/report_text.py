@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from funcnet.verify.report import Report
 
-SHORT = {"finite_differences": "fd", "second_order": "2nd", "no_autodiff": "guard"}
+SHORT = {"finite_differences": "fd", "second_order": "2nd", "no_autodiff": "guard",
+         "jvp_autodiff": "jvp", "jvp_finite_differences": "jvp fd"}  # fmt: skip
+FORWARD_MODE = ("max_rel_err_jvp_autodiff", "max_rel_err_jvp_fd", "max_adjoint_err")
 
 
 def _grid(rows: list[tuple[str, ...]]) -> list[str]:
@@ -28,18 +30,22 @@ def _margin(value: float) -> str:
 def summary_table(report: Report) -> str:
     """One row per op; the smallest margin per check when several seeds were run; the notes
     (checks that do not apply, and why); one sentence per failure."""
+    summaries = [report.op_summary(name) for name in report.op_names()]
+    # forward-mode columns once any op has a hand-written JVP ("-": none yet)
+    jvp = any(s[k] is not None for s in summaries for k in FORWARD_MODE)
     rows = [("op", "cases", "gradient", "rel err vs autodiff", "rel err vs finite diff",
+             *(("jvp vs autodiff", "jvp vs finite diff", "adjoint err") if jvp else ()),
              "smallest margin", "passed")]  # fmt: skip
-    for name in report.op_names():
-        s = report.op_summary(name)
+    for s in summaries:
         smallest = min(s["margins"].items(), key=lambda kv: kv[1], default=("-", float("inf")))
         rows.append(
             (
-                name,
+                s["name"],
                 str(s["cases"]),
                 s["gradient"],
                 f"{s['max_rel_err_autodiff']:.2e}",
                 f"{s['max_rel_err_fd']:.2e}",
+                *(("-" if s[k] is None else f"{s[k]:.2e}" for k in FORWARD_MODE) if jvp else ()),
                 f"{_margin(smallest[1])} ({SHORT.get(smallest[0], smallest[0])})",
                 "yes" if s["passed"] else "NO",
             )

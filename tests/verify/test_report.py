@@ -37,7 +37,8 @@ def test_the_json_records_dtypes_seeds_tolerances_and_margins(report):
     assert out["tolerances"]["float32"] == tolerances(jnp.float32)._asdict()
     op = out["ops"][0]
     assert op["gradient"] == "exact" and op["cases"] == 1
-    assert set(op["margins"]) == {"forward", "autodiff", "finite_differences", "jit", "vmap"}
+    assert set(op["margins"]) == {"forward", "autodiff", "finite_differences", "jit", "vmap",
+                                  "jvp_autodiff", "jvp_finite_differences", "adjoint"}  # fmt: skip
     worst = out["smallest_margins"]["float32"]["finite_differences"]
     assert worst["op"] == "dense" and worst["seed"] in (0, 1) and worst["path"] in "xwb"
     errors = [e for c in report.cases for e in c.errors if e.check == "finite_differences"]

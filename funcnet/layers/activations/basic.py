@@ -106,7 +106,13 @@ def relu_op() -> Op:
         (y,) = res
         return (jnp.where(y > 0, dy, 0),)
 
-    return make_op("relu", forward, fwd, bwd)
+    def jvp(primals, tangents):
+        # ẏ = ẋ ∘ [x > 0]: the same diagonal Jacobian as the backward
+        (x,), (dx,) = primals, tangents
+        y = forward(x)
+        return y, jnp.where(y > 0, dx, 0)
+
+    return make_op("relu", forward, fwd, bwd, jvp=jvp)
 
 
 @op_factory("leaky_relu")

@@ -75,17 +75,25 @@ def gelu_op(approximate: bool = False) -> Op:
         return forward(x), (x,)
 
     def bwd(res, dy):
-        # dx = dy ∘ (Φ(x) + x φ(x)); tanh form: dx = dy ∘ (½(1 + t) + ½ x (1 − t²) k (1 + 3c x²))
+        # dx = dy ∘ f′(x), f′ below
         (x,) = res
+        return (dy * derivative(x),)
+
+    def derivative(x):
+        # f′(x) = Φ(x) + x φ(x); tanh form: ½(1 + t) + ½ x (1 − t²) k (1 + 3c x²)
         if approximate:
             t = jnp.tanh(_K * (x + _C * x**3))
             x2 = jnp.minimum(x * x, 100.0)  # 1 − t² is exactly 0 past |x| = 10: no 0 · ∞
-            return (dy * (0.5 * (1 + t) + 0.5 * x * (1 - t) * (1 + t) * _K * (1 + 3 * _C * x2)),)
+            return 0.5 * (1 + t) + 0.5 * x * (1 - t) * (1 + t) * _K * (1 + 3 * _C * x2)
         cdf = 0.5 * lax.erfc(-x * _SQRT_HALF)
-        pdf = _INV_SQRT_2PI * jnp.exp(-0.5 * x * x)
-        return (dy * (cdf + x * pdf),)
+        return cdf + x * (_INV_SQRT_2PI * jnp.exp(-0.5 * x * x))
 
-    return make_op("gelu", forward, fwd, bwd)
+    def jvp(primals, tangents):
+        # ẏ = ẋ ∘ f′(x): the same diagonal Jacobian as the backward
+        (x,), (dx,) = primals, tangents
+        return forward(x), dx * derivative(x)
+
+    return make_op("gelu", forward, fwd, bwd, jvp=jvp)
 
 
 @op_factory("softplus")
