@@ -23,6 +23,7 @@ import optax
 from funcnet.core.layer import Layer
 from funcnet.core.op import Op
 from funcnet.data.dataset import Dataset
+from funcnet.verify.report import CaseReport
 
 
 class Recipe(NamedTuple):
@@ -52,6 +53,7 @@ class ModelSpec(NamedTuple):
     build: Callable[[Recipe, DatasetSpec, int], Layer]  # (recipe, dataset, num_classes) -> model
     structured: bool = False  # sees examples shaped as the dataset's example_shape
     train: Callable[..., dict[str, Any]] | None = None  # its own loop instead of fit (see below)
+    encode: Callable[[Recipe, Dataset], Dataset] | None = None  # its input (spike trains) of x
 
 
 class OptimizerSpec(NamedTuple):
@@ -91,13 +93,16 @@ def register_model(
     *,
     structured: bool = False,
     train: Callable[..., dict[str, Any]] | None = None,
+    encode: Callable[[Recipe, Dataset], Dataset] | None = None,
 ) -> None:
     """Offer a model: ``build(recipe, dataset, num_classes) -> Layer``. A ``structured`` model
     sees each example shaped as the dataset's ``example_shape`` (convolutional, recurrent).
     A model that ``fit`` cannot train (decoupled modules, funcnet.dni) passes ``train(recipe,
     train, test, *, dataset, optimizer, epochs, seed, backward, progress, log) -> result``
-    holding ``funcnet train``'s fields; ``build`` then gives the plain layer it computes."""
-    _add(MODELS, name, ModelSpec(name, build, structured, train), "model")
+    holding ``funcnet train``'s fields; ``build`` then gives the plain layer it computes.
+    ``encode(recipe, data) -> data`` turns the examples into the model's input (a spiking
+    model's spike trains), training and test sets alike, before anything else sees them."""
+    _add(MODELS, name, ModelSpec(name, build, structured, train, encode), "model")
 
 
 def register_loss(name: str, make: Callable[[], Op]) -> None:
@@ -169,6 +174,22 @@ def load(dataset: str) -> tuple[Dataset, Dataset]:
     return DATASETS[dataset].load()
 
 
+def grad_check_fields(check: CaseReport) -> dict[str, Any]:
+    """The result's gradient-check fields of a :func:`verify_model` case: the largest errors
+    against autodiff and finite differences (NaN where they do not apply: a surrogate),
+    whether it passed, which gradient it holds the model to, and the notes."""
+    ran_fd = any(e.check == "finite_differences" for e in check.errors)
+    return {
+        "grad_check_max_rel_err": check.max_rel_err("autodiff"),
+        "grad_check_max_rel_err_fd": check.max_rel_err("finite_differences")
+        if ran_fd or check.crash is not None
+        else float("nan"),
+        "grad_check_passed": check.passed,
+        "grad_check_gradient": check.gradient,
+        "grad_check_notes": list(check.notes),
+    }
+
+
 __all__ = [
     "DATASETS",
     "LOSSES",
@@ -180,6 +201,7 @@ __all__ = [
     "OptimizerSpec",
     "Recipe",
     "check_names",
+    "grad_check_fields",
     "load",
     "models_for",
     "recipe_for",

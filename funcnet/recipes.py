@@ -32,6 +32,7 @@ from funcnet.recipe_registry import (
     DatasetSpec,
     Recipe,
     check_names,
+    grad_check_fields,
     load,
     recipe_for,
     register_dataset,
@@ -134,6 +135,8 @@ def run(
         check_no_checkpoints(model, checkpoint_dir, resume)
     epochs = recipe.epochs if epochs is None else epochs
     train, test = (shaped(data_spec, model_spec.structured, d) for d in data_spec.load())
+    if model_spec.encode is not None:  # spike trains for a spiking model, say
+        train, test = model_spec.encode(recipe, train), model_spec.encode(recipe, test)
     num_classes = int(max(train.y.max(), test.y.max())) + 1
     if model_spec.train is not None:  # trained by its own loop
         return model_spec.train(
@@ -190,9 +193,7 @@ def run(
         "train_loss": last.get("train_loss", float("nan")),
         "train_accuracy": last.get("train_accuracy", float("nan")),
         "train_seconds": train_seconds,
-        "grad_check_max_rel_err": check.max_rel_err("autodiff"),
-        "grad_check_max_rel_err_fd": check.max_rel_err("finite_differences"),
-        "grad_check_passed": check.passed,
+        **grad_check_fields(check),
         "history": result.history,
         "resumed_from_epoch": result.resumed_from_epoch,
         "resumed_from_step": result.resumed_from_step,
@@ -213,6 +214,7 @@ register_dataset("mnist1d", datasets.mnist1d, example_shape=(40, 1))
 register_dataset("iris", datasets.iris)
 register_dataset("xor", lambda: _truth_table(datasets.xor()))
 register_dataset("and", lambda: _truth_table(datasets.and_()))
+register_dataset("yin_yang", lambda: (datasets.yin_yang("train"), datasets.yin_yang("test")))
 
 register_model(
     "mlp",
@@ -259,8 +261,18 @@ register_recipe("iris", "mlp", Recipe((32,), learning_rate=1e-2, epochs=100, bat
 register_recipe("xor", "mlp", Recipe((8,), 5e-2, epochs=300, batch_size=4, activation="tanh"))
 register_recipe("and", "mlp", Recipe((8,), 5e-2, epochs=300, batch_size=4, activation="tanh"))
 
-from funcnet.models import binary_recipes  # noqa: E402, F401  (bnn, binaryconnect, bop)
+# bnn, binaryconnect, bop; lif and eventprop (and yin_yang's recipes)
+from funcnet.models import binary_recipes, spiking_recipes  # noqa: E402, F401
 
 register_decoupled_recipes()  # dni and cdni on the digits
 
-__all__ = ["RECIPES", "Recipe", "adam", "check_run", "load", "optimizer", "recipe_for", "run"]
+__all__ = [
+    "RECIPES",
+    "Recipe",
+    "adam",
+    "check_run",
+    "load",
+    "optimizer",
+    "recipe_for",
+    "run",
+]
