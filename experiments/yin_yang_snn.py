@@ -23,16 +23,13 @@ from plotting import pyplot
 
 import funcnet as fn
 from funcnet.data import latency_code, make_dataset, yin_yang
+from funcnet.models.spiking import lif_classifier
 
 NUM_STEPS, HIDDEN = 20, 120
 
 
 def model():
-    return fn.serial(
-        fn.lif(HIDDEN, beta=0.9, threshold=1.0),
-        fn.leaky_integrator(3, beta=0.9),
-        fn.global_max_pool(num_position_axes=1),
-    )
+    return lif_classifier(HIDDEN, 3, beta=0.9, threshold=1.0)
 
 
 def encoded(split):

@@ -23,6 +23,7 @@ from funcnet.layers.activations import relu, tanh
 from funcnet.losses import softmax_cross_entropy_with_integer_labels
 from funcnet.models import cnn, mlp
 from funcnet.models.rnn import gru_classifier
+from funcnet.models.spiking_recipes import register_spiking_recipes
 from funcnet.recipe_registry import (
     DATASETS,
     LOSSES,
@@ -261,10 +262,10 @@ register_recipe("iris", "mlp", Recipe((32,), learning_rate=1e-2, epochs=100, bat
 register_recipe("xor", "mlp", Recipe((8,), 5e-2, epochs=300, batch_size=4, activation="tanh"))
 register_recipe("and", "mlp", Recipe((8,), 5e-2, epochs=300, batch_size=4, activation="tanh"))
 
-# bnn, binaryconnect, bop; lif and eventprop (and yin_yang's recipes)
-from funcnet.models import binary_recipes, spiking_recipes  # noqa: E402, F401
+from funcnet.models import binary_recipes  # noqa: E402, F401  (bnn, binaryconnect, bop)
 
 register_decoupled_recipes()  # dni and cdni on the digits
+register_spiking_recipes()  # lif on yin_yang and digits, eventprop on yin_yang
 
 __all__ = [
     "RECIPES",

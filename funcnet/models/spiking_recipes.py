@@ -126,23 +126,28 @@ def train_eventprop(
     }
 
 
-register_loss("first_spike_cross_entropy", first_spike_cross_entropy)
-register_model("lif", build_lif, encode=encode_spike_trains)
-register_model("eventprop", build_eventprop, train=train_eventprop, encode=encode_spike_times)
-# yin_yang: experiments/yin_yang_snn.py's network and optimizer, fewer epochs
-register_recipe(
-    "yin_yang",
-    "lif",
-    Recipe((120,), 3e-3, epochs=60, batch_size=64, options={"code": "latency", "num_steps": 20}),
-)
-register_recipe("digits", "lif", Recipe((128,), 2e-3, epochs=40, batch_size=32,
-                                        options={"code": "latency_bright_first",
-                                                 "num_steps": 20}))  # fmt: skip
-# experiments/yin_yang_eventprop.py's: the EventProp paper's code, loss and weight bumping
-register_recipe(
-    "yin_yang",
-    "eventprop",
-    Recipe((100,), 2e-3, epochs=40, batch_size=64, loss="first_spike_cross_entropy",
-           options={"t_early": 0.15, "t_late": 2.0, "max_spikes": 3, "t_max": 4.0,
-                    "bump": 5e-3}),
-)  # fmt: skip
+def register_spiking_recipes() -> None:
+    """Offer ``lif`` on yin_yang and digits, ``eventprop`` on yin_yang (called by
+    :mod:`funcnet.recipes`, once the datasets are registered)."""
+    register_loss("first_spike_cross_entropy", first_spike_cross_entropy)
+    register_model("lif", build_lif, encode=encode_spike_trains)
+    register_model("eventprop", build_eventprop, train=train_eventprop, encode=encode_spike_times)
+    # yin_yang: experiments/yin_yang_snn.py's network and optimizer, fewer epochs
+    register_recipe(
+        "yin_yang",
+        "lif",
+        Recipe(
+            (120,), 3e-3, epochs=60, batch_size=64, options={"code": "latency", "num_steps": 20}
+        ),
+    )
+    register_recipe("digits", "lif", Recipe((128,), 2e-3, epochs=40, batch_size=32,
+                                            options={"code": "latency_bright_first",
+                                                     "num_steps": 20}))  # fmt: skip
+    # experiments/yin_yang_eventprop.py's: the EventProp paper's code, loss and weight bumping
+    register_recipe(
+        "yin_yang",
+        "eventprop",
+        Recipe((100,), 2e-3, epochs=40, batch_size=64, loss="first_spike_cross_entropy",
+               options={"t_early": 0.15, "t_late": 2.0, "max_spikes": 3, "t_max": 4.0,
+                        "bump": 5e-3}),
+    )  # fmt: skip
