@@ -2,8 +2,10 @@
 
 Run: python experiments/digits_lif_vs_ann.py [--seeds 0 1 2] [--epochs 40] [--out experiments/out]
 The 8×8 digits (scikit-learn's, pixels in [0, 1], the funcnet 80/20 split). The spiking
-network sees each image latency-coded, one spike per pixel in T = 20 steps, bright pixels
-first (a blank pixel fires at the last step), and is lif(128) (fast-sigmoid surrogate, reset by
+network sees each image as T = 20 steps of spikes, rate-coded (a pixel fires at each step with
+probability its intensity, one fixed draw: ``funcnet train --dataset digits --model lif``'s
+code) or latency-coded (one spike per pixel, bright pixels first, a blank pixel at the last
+step), and is lif(128) (fast-sigmoid surrogate, reset by
 subtraction, detached reset) → leaky_integrator(10), read out as each output membrane's maximum
 over time (``funcnet train --dataset digits --model lif``'s network). The ANN is
 dense(128) → relu → dense(10) on the pixels. Both: softmax cross-entropy, Adam 2e-3 with a
@@ -29,14 +31,16 @@ HIDDEN, NUM_STEPS, BATCH, LEARNING_RATE = 128, 20, 32, 2e-3
 
 
 def models():
+    """name -> (network, spike code or None for the pixels)."""
     return {
-        "LIF (latency code, T = 20)": (lif_classifier(HIDDEN, 10), True),
-        "ANN (relu MLP)": (fn.mlp((HIDDEN,), 10), False),
+        "LIF, rate code": (lif_classifier(HIDDEN, 10), "rate"),
+        "LIF, latency code": (lif_classifier(HIDDEN, 10), "latency_bright_first"),
+        "ANN (relu MLP)": (fn.mlp((HIDDEN,), 10), None),
     }
 
 
-def spiking(data):
-    return make_dataset(CODES["latency_bright_first"](data.x, NUM_STEPS), data.y)
+def coded(data, code):
+    return data if code is None else make_dataset(CODES[code](data.x, NUM_STEPS), data.y)
 
 
 def accuracy(net, params, state, data):
@@ -57,8 +61,8 @@ def run(net, seed, epochs, train, test):
 def main(seeds, epochs, out):
     train, test = digits()
     rows = []
-    for name, (net, spikes) in models().items():
-        data = (spiking(train), spiking(test)) if spikes else (train, test)
+    for name, (net, code) in models().items():
+        data = (coded(train, code), coded(test, code))
         for seed in seeds:
             acc, train_loss, secs = run(net, seed, epochs, *data)
             rows.append((name, seed, acc, train_loss, secs))

@@ -96,6 +96,18 @@ def latency_code(x: np.ndarray, num_steps: int, *, t_min: int = 0) -> np.ndarray
     return (np.arange(num_steps)[None, :, None] == steps[:, None, :]).astype(np.float32)
 
 
+def rate_code(x: np.ndarray, num_steps: int, *, seed: int = 0) -> np.ndarray:
+    """Spike trains ``[n, num_steps, F]``: input ``v`` in [0, 1] fires at each step with
+    probability ``v`` (Bernoulli, independently), drawn once from ``seed``: a fixed code."""
+    x = np.asarray(x, np.float64)
+    if np.any(~((x >= 0) & (x <= 1))):
+        raise ValueError("rate_code: expected inputs in [0, 1], got values outside it.")
+    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps <= 0:
+        raise ValueError(f"rate_code: expected a positive integer num_steps, got {num_steps!r}.")
+    draws = np.random.default_rng(seed).random((len(x), num_steps, *x.shape[1:]))
+    return (draws < x[:, None]).astype(np.float32)
+
+
 def spike_time_code(
     x: np.ndarray, *, t_early: float = 0.15, t_late: float = 2.0, bias: bool = True
 ) -> np.ndarray:

@@ -43,10 +43,10 @@ def test_a_yin_yang_recipe_trains_and_reports_its_gradient_check(
         assert out["grad_check_max_rel_err_fd"] == "nan" and out["grad_check_notes"]
 
 
-def test_lif_is_offered_on_the_digits_as_bright_pixels_first():
+def test_lif_is_offered_on_the_digits_rate_coded():
     recipe = registry.RECIPES[("digits", "lif")]
     assert registry.MODELS["lif"].encode is encode_spike_trains
-    assert recipe.options["code"] == "latency_bright_first"
+    assert recipe.options["code"] == "rate"
 
 
 def test_the_codes_give_spike_trains_and_spike_times():
@@ -58,6 +58,10 @@ def test_the_codes_give_spike_trains_and_spike_times():
     np.testing.assert_array_equal(trains[0].argmax(0), [0, 4])  # small values first
     bright = latency._replace(options={"code": "latency_bright_first", "num_steps": 5})
     np.testing.assert_array_equal(encode_spike_trains(bright, data).x[0].argmax(0), [4, 0])
+    rate = latency._replace(options={"code": "rate", "num_steps": 400})
+    counts = encode_spike_trains(rate, data).x.mean(1)  # the firing rate is the value
+    np.testing.assert_allclose(counts, x, atol=0.08)
+    assert counts[0, 0] == 0 and counts[0, 1] == 1
     times = registry.Recipe((4,), 1e-3, 1, 2, options={"t_early": 0.5, "t_late": 1.5})
     t = encode_spike_times(times, data).x
     assert t.shape == (2, 3, 1)  # a bias spike at 0 first
