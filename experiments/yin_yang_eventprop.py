@@ -9,7 +9,9 @@ silent on some example of the batch gets its input weights raised by BUMP, since
 does not fire has no spike time to move and so receives no gradient. The prediction is the
 output neuron that fires first. Writes yin_yang_eventprop.md, with the fraction of hidden
 neurons that would have fired more than MAX_SPIKES times (their later spikes are missing; only
-the output's first spike is read).
+the output's first spike is read), and yin_yang_eventprop.png (with matplotlib): one test
+example's hidden spike raster and output membranes (closed form, up to each output's first
+spike, dotted) before and after training, first seed.
 """
 
 import argparse
@@ -17,12 +19,15 @@ import statistics
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 import optax
+from plotting import pyplot
 
 from funcnet.data import make_dataset, spike_time_code, yin_yang
 from funcnet.layers import first_spike_cross_entropy
 from funcnet.models.eventprop_fit import evaluate_eventprop, fit_eventprop
-from funcnet.models.spiking import event_classifier
+from funcnet.models.spiking import event_classifier, event_layers
 
 HIDDEN, MAX_SPIKES, T_MAX, T_EARLY, T_LATE, BUMP = 100, 3, 4.0, 0.15, 2.0, 5e-3
 TAU0, TAU1 = 0.025, 0.32  # the paper's 0.5 ms and 6.4 ms at tau_mem = 20 ms
@@ -40,6 +45,7 @@ def encoded(split):
 def run(seed, epochs, train, test):
     net, loss = model(), first_spike_cross_entropy(TAU0, TAU1)
     _, params, _ = net.init(jax.random.key(seed), (64, 5, 1))
+    before = params
     opt = optax.adam(optax.cosine_decay_schedule(2e-3, epochs * (len(train) // 64)))
     params, history = fit_eventprop(net, loss, params, opt, train, key=jax.random.key(100 + seed),
                                     epochs=epochs, batch_size=64, bump=BUMP, t_max=T_MAX,
@@ -47,14 +53,62 @@ def run(seed, epochs, train, test):
     seconds = sum(row["seconds"] for row in history)
     last = history[-1]
     train_acc = evaluate_eventprop(net, loss, params, train)["accuracy"]
-    return last["eval_accuracy"], train_acc, last["eval_hidden_overflow"], seconds
+    return last["eval_accuracy"], train_acc, last["eval_hidden_overflow"], seconds, before, params
+
+
+def membrane(t, t_in, w, t_own):
+    """``V(t)`` of event_lif neurons (τ_mem = 1, θ = 1) from their input spike times ``t_in
+    [I, K]``, weights ``w [I, N]`` and own spikes ``t_own [N, K']`` (times ≥ T_MAX: none)::
+
+        V(t) = Σ_i w_i (e^{−(t−t_i)} − e^{−2(t−t_i)}) − Σ_k e^{−(t−t_k)}   (t > t_i, t_k)"""
+    d = t[:, None, None] - t_in[None]  # [G, I, K]
+    live = (d > 0) & (t_in[None] < T_MAX)
+    kernel = np.where(live, np.exp(-np.where(live, d, 0)) - np.exp(-2 * np.where(live, d, 0)), 0)
+    v = np.einsum("gik,in->gn", kernel, w)
+    r = t[:, None, None] - t_own[None]  # [G, N, K']
+    spiked = (r > 0) & (t_own[None] < T_MAX)
+    return v - np.sum(np.where(spiked, np.exp(-np.where(spiked, r, 0)), 0), -1)
+
+
+def plot(out, before, after, x, label):
+    """Hidden spike rasters and output membranes of one test example, before and after."""
+    plt = pyplot()
+    if plt is None:
+        return
+    hidden_layer, output_layer = event_layers(HIDDEN, 3, max_spikes=MAX_SPIKES, t_max=T_MAX)
+    grid = np.linspace(0, T_MAX, 400)
+    fig, axes = plt.subplots(2, 2, figsize=(9, 5), sharex=True)
+    for col, (title, params) in enumerate((("before", before), ("after", after))):
+        hidden, _ = hidden_layer.apply(params[0], (), x)
+        t_out, _ = output_layer.apply(params[1], (), hidden)
+        hidden, t_out = np.asarray(hidden), np.asarray(t_out)
+        n, k = np.nonzero(hidden < T_MAX)
+        axes[0, col].scatter(hidden[n, k], n, s=3, color="black")
+        axes[0, col].set_title(f"{title} training: hidden spikes")
+        v = membrane(grid, hidden, np.asarray(params[1].w), t_out)
+        for c in range(3):
+            first = t_out[c, 0]
+            shown = grid <= first  # only the first output spike is simulated (max_spikes=1)
+            name = f"class {c}" + (" (true)" if c == label else "")
+            (line,) = axes[1, col].plot(grid[shown], v[shown, c], label=name)
+            if first < T_MAX:
+                axes[1, col].axvline(first, color=line.get_color(), linestyle=":")
+        axes[1, col].axhline(1.0, color="gray", linewidth=0.5)  # the threshold
+        axes[1, col].set_xlabel("time (τ_mem)")
+        axes[1, col].legend(fontsize=7)
+    axes[0, 0].set_ylabel("hidden neuron")
+    axes[1, 0].set_ylabel("output membrane")
+    fig.tight_layout()
+    fig.savefig(out / "yin_yang_eventprop.png", dpi=110)
 
 
 def main(seeds, epochs, out):
     train, test = encoded("train"), encoded("test")
     rows = []
     for seed in seeds:
-        acc, train_acc, overflow, secs = run(seed, epochs, train, test)
+        acc, train_acc, overflow, secs, before, after = run(seed, epochs, train, test)
+        if seed == seeds[0]:
+            first = before, after
         rows.append((seed, acc, train_acc, overflow, secs))
         print(f"seed {seed}: test {acc:.4f}, train {train_acc:.4f}, hidden overflow "
               f"{overflow:.3f} ({secs:.0f} s)", flush=True)  # fmt: skip
@@ -74,6 +128,7 @@ def main(seeds, epochs, out):
     print(table)
     out.mkdir(parents=True, exist_ok=True)
     (out / "yin_yang_eventprop.md").write_text(table + "\n")
+    plot(out, *first, jnp.asarray(test.x[0]), int(test.y[0]))
 
 
 if __name__ == "__main__":
