@@ -23,7 +23,6 @@ import optax
 from funcnet.core.layer import Layer
 from funcnet.core.op import Op
 from funcnet.data.dataset import Dataset
-from funcnet.verify.report import CaseReport
 
 
 class Recipe(NamedTuple):
@@ -174,22 +173,6 @@ def load(dataset: str) -> tuple[Dataset, Dataset]:
     return DATASETS[dataset].load()
 
 
-def grad_check_fields(check: CaseReport) -> dict[str, Any]:
-    """The result's gradient-check fields of a :func:`verify_model` case: the largest errors
-    against autodiff and finite differences (NaN where they do not apply: a surrogate),
-    whether it passed, which gradient it holds the model to, and the notes."""
-    ran_fd = any(e.check == "finite_differences" for e in check.errors)
-    return {
-        "grad_check_max_rel_err": check.max_rel_err("autodiff"),
-        "grad_check_max_rel_err_fd": check.max_rel_err("finite_differences")
-        if ran_fd or check.crash is not None
-        else float("nan"),
-        "grad_check_passed": check.passed,
-        "grad_check_gradient": check.gradient,
-        "grad_check_notes": list(check.notes),
-    }
-
-
 __all__ = [
     "DATASETS",
     "LOSSES",
@@ -201,7 +184,6 @@ __all__ = [
     "OptimizerSpec",
     "Recipe",
     "check_names",
-    "grad_check_fields",
     "load",
     "models_for",
     "recipe_for",

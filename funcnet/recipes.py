@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 import jax
-import numpy as np
 import optax
 
 from funcnet import data as datasets
@@ -33,7 +32,6 @@ from funcnet.recipe_registry import (
     DatasetSpec,
     Recipe,
     check_names,
-    grad_check_fields,
     load,
     recipe_for,
     register_dataset,
@@ -42,6 +40,7 @@ from funcnet.recipe_registry import (
     register_optimizer,
     register_recipe,
 )
+from funcnet.recipe_result import train_result
 from funcnet.train.fit import check_checkpoint_options, fit
 from funcnet.verify import Report, verify_model
 
@@ -178,28 +177,12 @@ def run(
         resume=resume,
         full_batch=opt_spec.full_batch,
     )
-    train_seconds = time.perf_counter() - start
-    last = result.history[-1]
-    return {
-        "dataset": dataset,
-        "model": model,
-        "optimizer": optimizer,
-        "backward": backward,
-        "epochs": epochs,
-        "seed": seed,
-        "train_examples": len(train),
-        "test_examples": len(test),
-        "test_accuracy": last.get("eval_accuracy", float("nan")),
-        "test_loss": last.get("eval_loss", float("nan")),
-        "train_loss": last.get("train_loss", float("nan")),
-        "train_accuracy": last.get("train_accuracy", float("nan")),
-        "train_seconds": train_seconds,
-        **grad_check_fields(check),
-        "history": result.history,
-        "resumed_from_epoch": result.resumed_from_epoch,
-        "resumed_from_step": result.resumed_from_step,
-        "parameter_count": int(sum(np.size(p) for p in jax.tree.leaves(result.params))),
-    }
+    return train_result(
+        dataset=dataset, model=model, optimizer=optimizer, backward=backward, epochs=epochs,
+        seed=seed, data=(train, test), history=result.history,
+        train_seconds=time.perf_counter() - start, params=result.params, check=check,
+        resumed_from_epoch=result.resumed_from_epoch, resumed_from_step=result.resumed_from_step,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,17 +9,16 @@ of every output neuron that stayed silent on some example of the batch.
 from __future__ import annotations
 
 import functools
-import time
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
-from tqdm.auto import tqdm
 
 from funcnet.core.layer import Layer
 from funcnet.core.op import Backward, Op
-from funcnet.data.dataset import Dataset, batches, num_batches
+from funcnet.data.dataset import Dataset
+from funcnet.train.epochs import run_epochs
 
 NO_STATE = ((), ())  # event_lif reads no state (its state out is the call's overflow flags)
 
@@ -96,23 +95,8 @@ def fit_eventprop(
     history row per epoch (train loss and accuracy, and ``eval_loss``, ``eval_accuracy``,
     ``eval_hidden_overflow`` on ``eval_data``)."""
     step = make_eventprop_step(net, loss, optimizer, bump=bump, t_max=t_max, backward=backward)
-    opt_state = jax.jit(optimizer.init)(params)
-    steps = num_batches(len(train), batch_size, drop_remainder=True)
-    bar = tqdm(total=epochs * steps, disable=not progress, unit="step", leave=False)
-    history = []
-    for epoch in range(epochs):
-        key, order_key = jax.random.split(key)
-        start, sums = time.perf_counter(), [0.0, 0.0]
-        for x, labels in batches(train, batch_size, key=order_key, drop_remainder=True):
-            params, opt_state, value, accuracy = step(params, opt_state, x, labels)
-            sums = [sums[0] + value, sums[1] + accuracy]
-            bar.update()
-        row = {"epoch": epoch + 1, "train_loss": float(sums[0]) / steps,
-               "train_accuracy": float(sums[1]) / steps}  # fmt: skip
-        if eval_data is not None:
-            metrics = evaluate_eventprop(net, loss, params, eval_data)
-            row.update({f"eval_{k}": v for k, v in metrics.items()})
-        row["seconds"] = time.perf_counter() - start
-        history.append(row)
-    bar.close()
+    evaluate = None if eval_data is None else lambda p: evaluate_eventprop(net, loss, p, eval_data)
+    params, _, history = run_epochs(step, params, jax.jit(optimizer.init)(params), train,
+                                    key=key, epochs=epochs, batch_size=batch_size,
+                                    evaluate=evaluate, progress=progress)  # fmt: skip
     return params, history

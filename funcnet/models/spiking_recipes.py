@@ -21,7 +21,6 @@ import time
 from typing import Any
 
 import jax
-import numpy as np
 
 from funcnet.data.dataset import Dataset
 from funcnet.data.yin_yang import latency_code, rate_code, spike_time_code
@@ -33,11 +32,11 @@ from funcnet.recipe_registry import (
     DatasetSpec,
     OptimizerSpec,
     Recipe,
-    grad_check_fields,
     register_loss,
     register_model,
     register_recipe,
 )
+from funcnet.recipe_result import train_result
 from funcnet.verify import verify_model
 
 GRAD_CHECK_EXAMPLES = 16
@@ -105,28 +104,12 @@ def train_eventprop(
         key=fit_key, epochs=epochs, batch_size=batch_size, bump=options["bump"],
         t_max=options["t_max"], eval_data=test, backward=backward, progress=progress,
     )  # fmt: skip
-    last = history[-1]
-    return {
-        "dataset": dataset,
-        "model": "eventprop",
-        "optimizer": optimizer.name,
-        "backward": backward,
-        "epochs": epochs,
-        "seed": seed,
-        "train_examples": len(train),
-        "test_examples": len(test),
-        "test_accuracy": last["eval_accuracy"],
-        "test_loss": last["eval_loss"],
-        "train_loss": last["train_loss"],
-        "train_accuracy": last["train_accuracy"],
-        "train_seconds": time.perf_counter() - start,
-        **grad_check_fields(report.cases[0]),
-        "history": history,
-        "resumed_from_epoch": 0,
-        "resumed_from_step": 0,
-        "parameter_count": int(sum(np.size(p) for p in jax.tree.leaves(params))),
-        "hidden_overflow": last["eval_hidden_overflow"],
-    }
+    result = train_result(
+        dataset=dataset, model="eventprop", optimizer=optimizer.name, backward=backward,
+        epochs=epochs, seed=seed, data=(train, test), history=history,
+        train_seconds=time.perf_counter() - start, params=params, check=report.cases[0],
+    )  # fmt: skip
+    return {**result, "hidden_overflow": history[-1]["eval_hidden_overflow"]}
 
 
 def register_spiking_recipes() -> None:
