@@ -8,8 +8,8 @@ The spike count ``c = Σ_t S[t]`` is linear: ``dS[t] = dc``. The first spike tim
 
 and the op computes this polynomial for any real ``S`` (the multilinear extension), so its
 gradient is exact and finite differences check it. With ``Q[u] = Π_{s < u} (1 − S[s])`` and
-``R[u] = Σ_{t ≥ u} Π_{u < s ≤ t} (1 − S[s])`` (``R[T−1] = 1``, ``R[u] = 1 + (1 − S[u+1])
-R[u+1]``)::
+``R[u] = Σ_{t ≥ u} Π_{u < s ≤ t} (1 − S[s])`` (a cumulative product per ``u``, ``O(T²)``:
+no scan, no division by ``1 − S``, which is 0 at a spike)::
 
     dS[u] = −dt · Q[u] R[u]
 
@@ -21,7 +21,6 @@ next spike is the first), ``0`` after. Derivation: docs/spiking.md.
 from __future__ import annotations
 
 import jax.numpy as jnp
-from jax import lax
 
 from funcnet.core.layer import Layer, op_layer
 from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
@@ -72,16 +71,16 @@ def first_spike_time_op() -> Op:
         return jnp.sum(p, axis=-2), (s, q)
 
     def bwd(res, dy):
-        # dS[u] = −dt Q[u] R[u],  R[u] = 1 + (1 − S[u+1]) R[u+1],  R[T−1] = 1
+        # dS[u] = −dt Q[u] R[u],  R[u] = Σ_{t≥u} Π_{u<s≤t} (1 − S[s])
         s, q = res
-        after = jnp.moveaxis(1 - s[..., 1:, :], -2, 0)  # (1 − S[u+1]) for u < T−1
-
-        def back(r, keep):
-            r = 1 + keep * r
-            return r, r
-
-        _, r = lax.scan(back, jnp.ones_like(s[..., 0, :]), after, reverse=True)
-        r = jnp.concatenate([jnp.moveaxis(r, 0, -2), jnp.ones_like(s[..., :1, :])], -2)
+        num_steps = s.shape[-2]
+        later = jnp.arange(num_steps)[None, :] > jnp.arange(num_steps)[:, None]  # [u, t]: t > u
+        # K[.., u, t, f] = 1 − S[t] for t > u, else 1; its cumulative product over t, summed
+        # over t ≥ u, is R[u] (no division by 1 − S, which is 0 at a spike)
+        keep = jnp.where(later[:, :, None], (1 - s)[..., None, :, :], 1)
+        runs = jnp.cumprod(keep, axis=-2)
+        r = jnp.sum(jnp.where(later[:, :, None] | jnp.eye(num_steps, dtype=bool)[:, :, None],
+                              runs, 0), axis=-2)  # fmt: skip
         return (-dy[..., None, :] * q * r,)
 
     return make_op("first_spike_time", forward, fwd, bwd)

@@ -3,13 +3,13 @@
 
 import re
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from funcnet.data import latency_code, rate_code, spike_time_code
 from funcnet.layers import (
+    EventLIFParams,
     event_lif,
     first_spike_cross_entropy,
     first_spike_time,
@@ -19,10 +19,9 @@ from funcnet.layers import (
 )
 
 
-def _apply(layer, shape, x):
-    """``layer.apply`` on ``x`` with params initialised for ``shape``."""
-    _, params, state = layer.init(jax.random.key(0), shape)
-    return layer.apply(params, state, x)
+def _event_lif_apply(x):
+    """event_lif(3) applied to ``x`` with 4 inputs' weights (checked before any computation)."""
+    return event_lif(3).apply(EventLIFParams(np.zeros((4, 3), np.float32)), (), x)
 
 
 @pytest.mark.parametrize(
@@ -40,16 +39,16 @@ def _apply(layer, shape, x):
         ),
         # not spike times where times are expected: integers (a 0/1 train), no spike axis
         (
-            lambda: _apply(event_lif(3), (2, 4, 1), jnp.ones((2, 4, 1), jnp.int32)),
+            lambda: _event_lif_apply(jnp.ones((2, 4, 1), jnp.int32)),
             "event_lif: expected a floating-point input, got dtype int32.",
         ),
         (
-            lambda: _apply(event_lif(3), (2, 4, 1), jnp.ones((4,))),
+            lambda: _event_lif_apply(jnp.ones((4,))),
             "event_lif: expected an input of rank >= 2, got shape (4,).",
         ),
         # not spike trains where trains are expected: no time axis, integers
         (lambda: first_spike_time().init(None, (5,)), "first_spike_time: expected"),
-        (lambda: _apply(spike_count(), (2, 3), jnp.ones((2, 3), bool)), "spike_count: expected"),
+        (lambda: spike_count().apply((), (), jnp.ones((2, 3), bool)), "spike_count: expected"),
         # codes: values outside [0, 1] (NaN included), no steps
         (lambda: spike_time_code(np.array([[-0.5]])), "spike_time_code: expected inputs in"),
         (lambda: rate_code(np.array([[np.nan]]), 4), "rate_code: expected inputs in [0, 1]"),

@@ -23,7 +23,7 @@ def test_first_spike_time_gradient_moves_the_first_spike():
     # neuron 0 fires at 1 and 3; neuron 1 at 2 only (T = 4)
     s = jnp.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
     layer = first_spike_time()
-    grad = jax.grad(lambda s: jnp.sum(layer.apply((), (), s)[0]))(s)
+    grad = jax.jit(jax.grad(lambda s: jnp.sum(layer.apply((), (), s)[0])))(s)
     # before the first spike −(τ − u); at it −(gap to the next spike, or to T); after it 0
     np.testing.assert_array_equal(grad[:, 0], [-1.0, -2.0, 0.0, 0.0])
     np.testing.assert_array_equal(grad[:, 1], [-2.0, -1.0, -2.0, 0.0])
