@@ -40,7 +40,9 @@ def make_eventprop_step(net: Layer, loss: Op, optimizer: optax.GradientTransform
                         bump: float, t_max: float, backward: Backward = "manual"):  # fmt: skip
     """``(params, opt_state, x, labels) -> (params, opt_state, loss, accuracy)``, compiled:
     one optimizer update by the gradient of ``loss`` (EventProp's, through ``backward``), then
-    weight bumping."""
+    weight bumping of the output neurons silent on some example of ``x`` under the updated
+    weights (bumping by the outputs before the update instead: 96.27 ± 0.71% on Yin-Yang
+    against 96.87 ± 0.15%, same seeds)."""
 
     def step(params, opt_state, x, labels):
         def objective(p):
@@ -49,7 +51,9 @@ def make_eventprop_step(net: Layer, loss: Op, optimizer: optax.GradientTransform
 
         (value, t_out), grads = jax.value_and_grad(objective, has_aux=True)(params)
         updates, opt_state = optimizer.update(grads, opt_state, params)
-        params = bump_silent_outputs(optax.apply_updates(params, updates), t_out, bump, t_max)
+        params = optax.apply_updates(params, updates)
+        t_new, _ = net.apply(params, NO_STATE, x)  # silent after the update: bump
+        params = bump_silent_outputs(params, t_new, bump, t_max)
         accuracy = jnp.mean(jnp.argmin(first_spikes(t_out), -1) == labels)
         return params, opt_state, value, accuracy
 
