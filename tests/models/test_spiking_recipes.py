@@ -12,7 +12,11 @@ from funcnet import recipes  # noqa: F401  (registers the built-in recipes)
 from funcnet.cli import main
 from funcnet.data import yin_yang
 from funcnet.data.dataset import Dataset
-from funcnet.models.spiking_recipes import encode_spike_times, encode_spike_trains
+from funcnet.models.spiking_recipes import (
+    encode_spike_times,
+    encode_spike_trains,
+    train_eventprop,
+)
 
 
 @pytest.mark.parametrize(
@@ -66,3 +70,11 @@ def test_the_codes_give_spike_trains_and_spike_times():
     t = encode_spike_times(times, data).x
     assert t.shape == (2, 3, 1)  # a bias spike at 0 first
     np.testing.assert_allclose(t[:, :, 0], [[0.0, 0.5, 1.5], [0.0, 1.0, 0.75]])
+
+
+def test_eventprop_refuses_a_full_batch_optimizer():
+    data = Dataset(np.zeros((4, 5, 1), np.float32), np.zeros(4, np.int32))
+    recipe = registry.RECIPES[("yin_yang", "eventprop")]
+    with pytest.raises(ValueError, match="expected a mini-batch optimizer for model 'eventprop'"):
+        train_eventprop(recipe, data, data, dataset="toy", optimizer=registry.OPTIMIZERS["lbfgs"],
+                        epochs=1, seed=0, backward="manual", progress=False, log=None)  # fmt: skip
