@@ -41,8 +41,8 @@ def make_eventprop_step(net: Layer, loss: Op, optimizer: optax.GradientTransform
     """``(params, opt_state, x, labels) -> (params, opt_state, loss, accuracy)``, compiled:
     one optimizer update by the gradient of ``loss`` (EventProp's, through ``backward``), then
     weight bumping of the output neurons silent on some example of ``x`` under the updated
-    weights (bumping by the outputs before the update instead: 96.27 ± 0.71% on Yin-Yang
-    against 96.87 ± 0.15%, same seeds)."""
+    weights (one more forward pass; bumping by the outputs before the update gave 96.27 ±
+    0.71% on Yin-Yang, within the seed-to-seed noise of this chaotic training)."""
 
     def step(params, opt_state, x, labels):
         def objective(p):
