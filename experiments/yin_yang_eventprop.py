@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from plotting import pyplot
+from plotting import before_after, pyplot
 
 from funcnet.data import make_dataset, spike_time_code, yin_yang
 from funcnet.layers import first_spike_cross_entropy
@@ -77,28 +77,26 @@ def plot(out, before, after, x, label):
         return
     hidden_layer, output_layer = event_layers(HIDDEN, 3, max_spikes=MAX_SPIKES, t_max=T_MAX)
     grid = np.linspace(0, T_MAX, 400)
-    fig, axes = plt.subplots(2, 2, figsize=(9, 5), sharex=True)
-    for col, (title, params) in enumerate((("before", before), ("after", after))):
+    panels = []
+    for title, params in (("before", before), ("after", after)):
         hidden, _ = hidden_layer.apply(params[0], (), x)
         t_out, _ = output_layer.apply(params[1], (), hidden)
         hidden, t_out = np.asarray(hidden), np.asarray(t_out)
         n, k = np.nonzero(hidden < T_MAX)
-        axes[0, col].scatter(hidden[n, k], n, s=3, color="black")
-        axes[0, col].set_title(f"{title} training: hidden spikes")
         v = membrane(grid, hidden, np.asarray(params[1].w), t_out)
-        for c in range(3):
-            first = t_out[c, 0]
-            shown = grid <= first  # only the first output spike is simulated (max_spikes=1)
-            name = f"class {c}" + (" (true)" if c == label else "")
-            (line,) = axes[1, col].plot(grid[shown], v[shown, c], label=name)
-            if first < T_MAX:
-                axes[1, col].axvline(first, color=line.get_color(), linestyle=":")
-        axes[1, col].axhline(1.0, color="gray", linewidth=0.5)  # the threshold
-        axes[1, col].set_xlabel("time (τ_mem)")
-        axes[1, col].legend(fontsize=7)
-    axes[0, 0].set_ylabel("hidden neuron")
-    axes[1, 0].set_ylabel("output membrane")
-    fig.tight_layout()
+
+        def draw(ax, v=v, t_out=t_out):
+            for c in range(3):
+                first = t_out[c, 0]
+                shown = grid <= first  # only the first output spike is simulated (max_spikes=1)
+                name = f"class {c}" + (" (true)" if c == label else "")
+                (line,) = ax.plot(grid[shown], v[shown, c], label=name)
+                if first < T_MAX:
+                    ax.axvline(first, color=line.get_color(), linestyle=":")
+            ax.axhline(1.0, color="gray", linewidth=0.5)  # the threshold
+
+        panels.append((title, (hidden[n, k], n), draw))
+    fig = before_after(plt, panels, neuron_label="hidden neuron", time_label="time (τ_mem)")
     fig.savefig(out / "yin_yang_eventprop.png", dpi=110)
 
 
