@@ -20,7 +20,7 @@ from funcnet.core.op import Backward, Op
 from funcnet.data.dataset import Dataset
 from funcnet.train.epochs import run_epochs
 
-NO_STATE = ((), ())  # event_lif reads no state (its state out is the call's overflow flags)
+NO_STATE = ((), ())  # for its two event_lif layers, which read no state (out: overflow flags)
 
 
 def first_spikes(t_out: jax.Array) -> jax.Array:
