@@ -1,12 +1,13 @@
-"""Decoupled neural interfaces on the digits: backprop vs DNI vs cDNI, 3 seeds.
+"""Decoupled neural interfaces on the digits or MNIST-1D: backprop vs DNI vs cDNI, 3 seeds.
 
 An MLP with three hidden layers and a decoupling interface after each (linear predictors,
 zero-initialised, as in Jaderberg et al. 2017). "backprop" is the same network with
 bp_lambda = 1 (exact backprop). Per epoch the cosine between each interface's synthetic gradient
 and the true (backprop) gradient is measured on 256 training examples.
 
-Run: nice -n 10 python experiments/dni_digits.py [--epochs 20] [--seeds 3]
-Writes experiments/out/dni_digits.md and, with matplotlib, experiments/out/dni_digits.png.
+Run: nice -n 10 python experiments/dni_digits.py [--dataset digits|mnist1d] [--epochs 20]
+[--seeds 3]. Writes experiments/out/dni_<dataset>.md and, with matplotlib,
+experiments/out/dni_<dataset>.png.
 """
 
 import argparse
@@ -24,6 +25,7 @@ from funcnet import dni
 OUT = pathlib.Path(__file__).parent / "out"
 HIDDEN = (128, 128, 128)
 VARIANTS = {"backprop": (False, 1.0), "dni": (False, 0.0), "cdni": (True, 0.0)}
+DATASETS = {"digits": ("the digits", fn.data.digits), "mnist1d": ("MNIST-1D", fn.data.mnist1d)}
 
 
 def run(variant: str, seed: int, epochs: int, batch_size: int, lr: float, train, test) -> dict:
@@ -44,23 +46,26 @@ def run(variant: str, seed: int, epochs: int, batch_size: int, lr: float, train,
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="digits")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
     args = parser.parse_args()
-    train, test = fn.data.digits()
+    title, load = DATASETS[args.dataset]
+    train, test = load()
     results = {
         (v, s): run(v, s, args.epochs, args.batch_size, args.lr, train, test)
         for v in VARIANTS
         for s in range(args.seeds)
     }
     lines = [
-        "# Decoupled neural interfaces on the digits",
+        f"# Decoupled neural interfaces on {title}",
         "",
         f"MLP {HIDDEN} (relu), an interface after every hidden layer, linear predictors; Adam "
         f"{args.lr} with cosine decay, batch {args.batch_size}, {args.epochs} epochs, seeds "
-        f"0..{args.seeds - 1}. Test set: {len(test)} digits. Script: experiments/dni_digits.py.",
+        f"0..{args.seeds - 1}. {title}: {len(train)} training, {len(test)} test examples. "
+        f"Script: experiments/dni_digits.py --dataset {args.dataset}.",
         "",
         "| model | test accuracy (mean ± std) | per seed | train s/run |",
         "|---|---|---|---|",
@@ -73,10 +78,11 @@ def main() -> None:
     bp = np.mean([results[("backprop", s)]["accuracy"] for s in range(args.seeds)]) * 100
     cd = np.mean([results[("cdni", s)]["accuracy"] for s in range(args.seeds)]) * 100
     verdict = "met" if bp - cd <= 1.5 else "NOT met"
-    lines += [
-        "",
-        f"Target (cDNI within 1.5 points of backprop): gap {bp - cd:.2f} points, {verdict}.",
-    ]
+    if args.dataset == "digits":  # the issue sets the target on the digits only
+        gap = f"Target (cDNI within 1.5 points of backprop): gap {bp - cd:.2f} points, {verdict}."
+    else:
+        gap = f"cDNI is {bp - cd:.2f} points below backprop (no target set: reported as measured)."
+    lines += ["", gap]
     lines += ["", "## Cosine between synthetic and true gradients (mean over seeds)", ""]
     marks = sorted({1, 2, 5, 10, args.epochs} & set(range(1, args.epochs + 1)))
     lines += ["| model | interface | " + " | ".join(f"epoch {e}" for e in marks) + " |"]
@@ -92,7 +98,7 @@ def main() -> None:
         "cosine stays 0: the row is the control.",
     ]
     OUT.mkdir(exist_ok=True)
-    (OUT / "dni_digits.md").write_text("\n".join(lines) + "\n")
+    (OUT / f"dni_{args.dataset}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     plt = pyplot()
     if plt is not None:
@@ -105,7 +111,7 @@ def main() -> None:
             ax.set(title=v, xlabel="epoch", ylabel="cosine(synthetic, true)")
             ax.legend()
         fig.tight_layout()
-        fig.savefig(OUT / "dni_digits.png", dpi=120)
+        fig.savefig(OUT / f"dni_{args.dataset}.png", dpi=120)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ target for predictor k comes back with them (funcnet.dni.train_unlocked). Batche
 across epochs; accuracy is measured on the test set at the end.
 
 Run: nice -n 10 python experiments/dni_staleness.py [--epochs 10] [--seeds 3]
-Writes experiments/out/dni_staleness.md.
+Writes experiments/out/dni_staleness.md and, with matplotlib, experiments/out/dni_staleness.png.
 """
 
 import argparse
@@ -16,6 +16,7 @@ import time
 import jax
 import numpy as np
 import optax
+from plotting import pyplot
 
 import funcnet as fn
 from funcnet import dni
@@ -48,6 +49,24 @@ def run(conditioned: bool, d: int, seed: int, epochs: int, batch_size: int, lr, 
     return accuracy, seconds, len(history)
 
 
+def plot(accuracies: dict) -> None:
+    """Accuracy vs d (mean ± std over seeds) from ``{(model, d): accuracies %}``, if matplotlib."""
+    plt = pyplot()
+    if plt is None:
+        return
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for name in ("dni", "cdni"):
+        accs = np.array([accuracies[(name, d)] for d in STALENESS])
+        ax.errorbar(range(len(STALENESS)), accs.mean(1), yerr=accs.std(1), marker="o",
+                    capsize=3, label=name)  # fmt: skip
+    ax.set_xticks(range(len(STALENESS)), [str(d) for d in STALENESS])
+    ax.set(xlabel="staleness d (steps)", ylabel="test accuracy %",
+           title="update-unlocked DNI, digits")  # fmt: skip
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(OUT / "dni_staleness.png", dpi=120)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=10)
@@ -69,6 +88,7 @@ def main() -> None:
         "| model | d | test accuracy % (mean ± std) | per seed | s/run |",
         "|---|---|---|---|---|",
     ]
+    accuracies = {}
     for conditioned in (False, True):
         for d in STALENESS:
             runs = [run(conditioned, d, s, args.epochs, args.batch_size, args.lr, train, test)
@@ -77,12 +97,14 @@ def main() -> None:
             per = ", ".join(f"{a:.2f}" for a in accs)
             secs = np.mean([r[1] for r in runs])
             name = "cdni" if conditioned else "dni"
+            accuracies[(name, d)] = accs
             lines.append(f"| {name} | {d} | {accs.mean():.2f} ± {accs.std():.2f} | {per} | "
                          f"{secs:.1f} |")  # fmt: skip
             print(lines[-1], flush=True)
     OUT.mkdir(exist_ok=True)
     (OUT / "dni_staleness.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    plot(accuracies)
 
 
 if __name__ == "__main__":

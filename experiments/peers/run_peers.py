@@ -1,4 +1,4 @@
-"""Run every peer benchmark, each in a process of its own, and write docs/benchmarks.md.
+"""Run every peer benchmark, each in a process of its own, and write docs/peers.md.
 
 Run: python experiments/peers/run_peers.py [--python PY] [--rounds R --steps S --models mlp cnn]
 
@@ -45,7 +45,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--models", nargs="+", default=["mlp", "cnn"])
     parser.add_argument("--timeout", type=int, default=600, help="seconds per peer process")
-    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "peers.md")
     return parser.parse_args()
 
 

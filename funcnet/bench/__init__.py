@@ -15,6 +15,7 @@ from funcnet.bench import (  # noqa: F401  (registers the benchmarks)
     mlp,
     norm,
     per_example,
+    transformer,
 )
 from funcnet.bench.registry import BenchConfig, benchmark, benchmark_names, run_benchmarks
 

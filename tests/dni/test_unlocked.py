@@ -1,4 +1,11 @@
-"""Update-unlocked training: module by module it equals the one-grad step; staleness delays."""
+"""Update-unlocked training: module by module it equals the one-grad step; staleness delays;
+four devices compute what one does."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -60,3 +67,22 @@ def test_unlocked_training_refuses_a_true_gradient():
         init_unlocked(model, None, optax.sgd(0.1))
     with pytest.raises(ValueError, match="train_unlocked: expected staleness"):
         train_unlocked(decoupled_mlp((5,), 3), [], optax.sgd(0.1), [], staleness=-1)
+
+
+def test_four_devices_compute_what_one_device_does():
+    # the device count is fixed when JAX starts: a fresh interpreter runs unlocked_devices_run.py
+    root = Path(__file__).resolve().parents[2]
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4"
+    path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=flags, PYTHONPATH=path)
+    child = root / "tests" / "dni" / "unlocked_devices_run.py"
+    done = subprocess.run([sys.executable, str(child)], env=env, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["num_devices"] == 4
+    assert seen["placement"] == [[f"cpu:{k}"] for k in range(4)]  # module k on device k
+    one, four = seen["losses"]
+    assert len(one) == 2  # staleness 1: the 4th module gets batches 0, 1 at steps 3, 4
+    assert seen["least_moved"] > 1e-3  # every module trained
+    assert seen["max_diff"] == 0.0 and one == four

@@ -26,6 +26,7 @@ from jax.nn.initializers import orthogonal
 
 from funcnet.core.layer import Shape, check_floating, check_positive_int
 from funcnet.initializers import Initializer, lecun_normal
+from funcnet.layers.dense import weight_gradient
 
 State = tuple[jax.Array, ...]
 
@@ -97,22 +98,16 @@ def affine(x: jax.Array, w: jax.Array, b: jax.Array) -> jax.Array:
     return add_bias(jnp.matmul(x, w), b)
 
 
-def batch_sum(a: jax.Array, dz: jax.Array) -> jax.Array:
-    """``Σ aᵀ dz`` over the leading axes: the weight gradient of a batched product."""
-    axes = tuple(range(a.ndim - 1))
-    return jnp.tensordot(a, dz, axes=(axes, axes))
-
-
 def affine_bwd(x: jax.Array, w: jax.Array, dz: jax.Array) -> tuple[jax.Array, ...]:
     """``(dx, dW, db)`` of ``z = x W + b``."""
     # dx = dz Wᵀ, dW = Σ xᵀ dz, db = Σ dz
-    return dz @ w.T, batch_sum(x, dz), jnp.sum(dz, axis=tuple(range(dz.ndim - 1)))
+    return dz @ w.T, weight_gradient(x, dz), jnp.sum(dz, axis=tuple(range(dz.ndim - 1)))
 
 
 def product_bwd(h: jax.Array, u: jax.Array, dz: jax.Array) -> tuple[jax.Array, jax.Array]:
     """``(dh, dU)`` of ``z = h U``."""
     # dh = dz Uᵀ, dU = Σ hᵀ dz
-    return dz @ u.T, batch_sum(h, dz)
+    return dz @ u.T, weight_gradient(h, dz)
 
 
 def sigmoid(z: jax.Array) -> jax.Array:
