@@ -19,20 +19,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from plotting import pyplot
+from plotting import before_after, pyplot
 
 import funcnet as fn
 from funcnet.data import latency_code, make_dataset, yin_yang
+from funcnet.models.spiking import lif_classifier
 
 NUM_STEPS, HIDDEN = 20, 120
 
 
 def model():
-    return fn.serial(
-        fn.lif(HIDDEN, beta=0.9, threshold=1.0),
-        fn.leaky_integrator(3, beta=0.9),
-        fn.global_max_pool(num_position_axes=1),
-    )
+    return lif_classifier(HIDDEN, 3, beta=0.9, threshold=1.0)
 
 
 def encoded(split):
@@ -71,19 +68,16 @@ def plot(out, before, after, x, label):
     plt = pyplot()
     if plt is None:
         return
-    fig, axes = plt.subplots(2, 2, figsize=(9, 5), sharex=True)
-    for col, (title, params) in enumerate((("before", before), ("after", after))):
+    panels = []
+    for title, params in (("before", before), ("after", after)):
         spikes, v = traces(params, x)
-        t, n = np.nonzero(spikes)
-        axes[0, col].scatter(t, n, s=3, color="black")
-        axes[0, col].set_title(f"{title} training: hidden spikes")
-        for k in range(3):
-            axes[1, col].plot(v[:, k], label=f"class {k}" + (" (true)" if k == label else ""))
-        axes[1, col].set_xlabel("time step")
-        axes[1, col].legend(fontsize=7)
-    axes[0, 0].set_ylabel("neuron")
-    axes[1, 0].set_ylabel("readout membrane")
-    fig.tight_layout()
+
+        def draw(ax, v=v):
+            for k in range(3):
+                ax.plot(v[:, k], label=f"class {k}" + (" (true)" if k == label else ""))
+
+        panels.append((title, np.nonzero(spikes), draw))
+    fig = before_after(plt, panels, neuron_label="neuron", time_label="time step")
     fig.savefig(out / "yin_yang_snn.png", dpi=110)
 
 

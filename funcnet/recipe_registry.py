@@ -52,6 +52,7 @@ class ModelSpec(NamedTuple):
     build: Callable[[Recipe, DatasetSpec, int], Layer]  # (recipe, dataset, num_classes) -> model
     structured: bool = False  # sees examples shaped as the dataset's example_shape
     train: Callable[..., dict[str, Any]] | None = None  # its own loop instead of fit (see below)
+    encode: Callable[[Recipe, Dataset], Dataset] | None = None  # its input (spike trains) of x
 
 
 class OptimizerSpec(NamedTuple):
@@ -91,13 +92,16 @@ def register_model(
     *,
     structured: bool = False,
     train: Callable[..., dict[str, Any]] | None = None,
+    encode: Callable[[Recipe, Dataset], Dataset] | None = None,
 ) -> None:
     """Offer a model: ``build(recipe, dataset, num_classes) -> Layer``. A ``structured`` model
     sees each example shaped as the dataset's ``example_shape`` (convolutional, recurrent).
     A model that ``fit`` cannot train (decoupled modules, funcnet.dni) passes ``train(recipe,
     train, test, *, dataset, optimizer, epochs, seed, backward, progress, log) -> result``
-    holding ``funcnet train``'s fields; ``build`` then gives the plain layer it computes."""
-    _add(MODELS, name, ModelSpec(name, build, structured, train), "model")
+    holding ``funcnet train``'s fields; ``build`` then gives the plain layer it computes.
+    ``encode(recipe, data) -> data`` turns the examples into the model's input (a spiking
+    model's spike trains), training and test sets alike, before anything else sees them."""
+    _add(MODELS, name, ModelSpec(name, build, structured, train, encode), "model")
 
 
 def register_loss(name: str, make: Callable[[], Op]) -> None:

@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 import jax
-import numpy as np
 import optax
 
 from funcnet import data as datasets
@@ -23,6 +22,7 @@ from funcnet.layers.activations import relu, tanh
 from funcnet.losses import softmax_cross_entropy_with_integer_labels
 from funcnet.models import cnn, mlp
 from funcnet.models.rnn import gru_classifier
+from funcnet.models.spiking_recipes import register_spiking_recipes
 from funcnet.recipe_registry import (
     DATASETS,
     LOSSES,
@@ -40,6 +40,7 @@ from funcnet.recipe_registry import (
     register_optimizer,
     register_recipe,
 )
+from funcnet.recipe_result import train_result
 from funcnet.train.fit import check_checkpoint_options, fit
 from funcnet.verify import Report, verify_model
 
@@ -134,6 +135,8 @@ def run(
         check_no_checkpoints(model, checkpoint_dir, resume)
     epochs = recipe.epochs if epochs is None else epochs
     train, test = (shaped(data_spec, model_spec.structured, d) for d in data_spec.load())
+    if model_spec.encode is not None:  # spike trains for a spiking model, say
+        train, test = model_spec.encode(recipe, train), model_spec.encode(recipe, test)
     num_classes = int(max(train.y.max(), test.y.max())) + 1
     if model_spec.train is not None:  # trained by its own loop
         return model_spec.train(
@@ -174,30 +177,12 @@ def run(
         resume=resume,
         full_batch=opt_spec.full_batch,
     )
-    train_seconds = time.perf_counter() - start
-    last = result.history[-1]
-    return {
-        "dataset": dataset,
-        "model": model,
-        "optimizer": optimizer,
-        "backward": backward,
-        "epochs": epochs,
-        "seed": seed,
-        "train_examples": len(train),
-        "test_examples": len(test),
-        "test_accuracy": last.get("eval_accuracy", float("nan")),
-        "test_loss": last.get("eval_loss", float("nan")),
-        "train_loss": last.get("train_loss", float("nan")),
-        "train_accuracy": last.get("train_accuracy", float("nan")),
-        "train_seconds": train_seconds,
-        "grad_check_max_rel_err": check.max_rel_err("autodiff"),
-        "grad_check_max_rel_err_fd": check.max_rel_err("finite_differences"),
-        "grad_check_passed": check.passed,
-        "history": result.history,
-        "resumed_from_epoch": result.resumed_from_epoch,
-        "resumed_from_step": result.resumed_from_step,
-        "parameter_count": int(sum(np.size(p) for p in jax.tree.leaves(result.params))),
-    }
+    return train_result(
+        dataset=dataset, model=model, optimizer=optimizer, backward=backward, epochs=epochs,
+        seed=seed, data=(train, test), history=result.history,
+        train_seconds=time.perf_counter() - start, params=result.params, check=check,
+        resumed_from_epoch=result.resumed_from_epoch, resumed_from_step=result.resumed_from_step,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,6 +198,7 @@ register_dataset("mnist1d", datasets.mnist1d, example_shape=(40, 1))
 register_dataset("iris", datasets.iris)
 register_dataset("xor", lambda: _truth_table(datasets.xor()))
 register_dataset("and", lambda: _truth_table(datasets.and_()))
+register_dataset("yin_yang", lambda: (datasets.yin_yang("train"), datasets.yin_yang("test")))
 
 register_model(
     "mlp",
@@ -262,5 +248,15 @@ register_recipe("and", "mlp", Recipe((8,), 5e-2, epochs=300, batch_size=4, activ
 from funcnet.models import binary_recipes  # noqa: E402, F401  (bnn, binaryconnect, bop)
 
 register_decoupled_recipes()  # dni and cdni on the digits
+register_spiking_recipes()  # lif on yin_yang and digits, eventprop on yin_yang
 
-__all__ = ["RECIPES", "Recipe", "adam", "check_run", "load", "optimizer", "recipe_for", "run"]
+__all__ = [
+    "RECIPES",
+    "Recipe",
+    "adam",
+    "check_run",
+    "load",
+    "optimizer",
+    "recipe_for",
+    "run",
+]

@@ -14,7 +14,7 @@ from funcnet.data.docstrings import (
 from funcnet.data.mnist1d import mnist1d
 from funcnet.data.mnist_idx import mnist_idx, read_idx
 from funcnet.data.toy import and_, xor
-from funcnet.data.yin_yang import latency_code, yin_yang
+from funcnet.data.yin_yang import latency_code, rate_code, spike_time_code, yin_yang
 
 __all__ = [
     "DEFAULT_MODULES",
@@ -31,7 +31,9 @@ __all__ = [
     "mnist1d",
     "mnist_idx",
     "num_batches",
+    "rate_code",
     "read_idx",
+    "spike_time_code",
     "stdlib_docstrings",
     "word_tokens",
     "xor",

@@ -94,3 +94,34 @@ def latency_code(x: np.ndarray, num_steps: int, *, t_min: int = 0) -> np.ndarray
         raise ValueError(f"latency_code: expected 0 <= t_min < num_steps, got {t_min}.")
     steps = t_min + np.rint(x * (num_steps - 1 - t_min)).astype(np.int64)
     return (np.arange(num_steps)[None, :, None] == steps[:, None, :]).astype(np.float32)
+
+
+def rate_code(x: np.ndarray, num_steps: int, *, seed: int = 0) -> np.ndarray:
+    """Spike trains ``[n, num_steps, F]``: input ``v`` in [0, 1] fires at each step with
+    probability ``v`` (Bernoulli, independently), drawn once from ``seed``: a fixed code."""
+    x = np.asarray(x, np.float64)
+    if np.any(~((x >= 0) & (x <= 1))):
+        raise ValueError("rate_code: expected inputs in [0, 1], got values outside it.")
+    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps <= 0:
+        raise ValueError(f"rate_code: expected a positive integer num_steps, got {num_steps!r}.")
+    draws = np.random.default_rng(seed).random((len(x), num_steps, *x.shape[1:]))
+    return (draws < x[:, None]).astype(np.float32)
+
+
+def spike_time_code(
+    x: np.ndarray, *, t_early: float = 0.15, t_late: float = 2.0, bias: bool = True
+) -> np.ndarray:
+    """Spike times ``[n, F (+1), 1]`` for event-based neurons: input ``v`` in [0, 1] fires once,
+    at ``t_early + v (t_late − t_early)`` (the EventProp paper's Yin-Yang code, times in units
+    of ``τ_mem``); ``bias`` adds an input that fires at 0."""
+    x = np.asarray(x, np.float64)
+    if np.any(~((x >= 0) & (x <= 1))):
+        raise ValueError("spike_time_code: expected inputs in [0, 1], got values outside it.")
+    if not 0 <= t_early < t_late:
+        raise ValueError(
+            f"spike_time_code: expected 0 <= t_early < t_late, got {t_early!r}, {t_late!r}."
+        )
+    times = t_early + x * (t_late - t_early)
+    if bias:
+        times = np.concatenate([np.zeros((len(times), 1)), times], axis=1)
+    return times[..., None].astype(np.float32)
