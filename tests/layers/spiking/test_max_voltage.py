@@ -20,9 +20,7 @@ def test_the_maximum_is_exact_at_a_stationary_point_and_at_a_kink(x64):
     # class 0: one input, V = 2 ε(t − 0.2), maximal at t = 0.2 + log 2 with V* = 2/4;
     # class 1: a negative weight at 0.5 turns the rising membrane down there (a kink)
     t_in, w = jnp.array([[0.2], [0.5]]), jnp.array([[2.0, 2.0], [0.0, -3.0]])
-    v_star, grad = jax.jit(jax.value_and_grad(lambda t: READOUT(t, w) @ jnp.array([0, 1.0])))(
-        t_in
-    )
+    v_star, grad = jax.jit(jax.value_and_grad(lambda t: READOUT(t, w) @ jnp.array([0, 1.0])))(t_in)
     grid = np.linspace(0, 4, 400_001) - np.asarray(t_in)
     v_grid = np.asarray(w).T @ np.where(grid > 0, np.exp(-grid) - np.exp(-2 * grid), 0.0)
     np.testing.assert_allclose(v_grid[0].max(), 0.5, rtol=1e-10)  # the stationary point's V*
