@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.scipy.linalg import solve_triangular
 
-from funcnet.layers.spiking.psp import psp_kernels, sorted_events
+from funcnet.layers.spiking.psp import psp_kernels, reset_slope, sorted_events
 
 
 def num_steps(num_events: int, n: int, max_spikes: int, recurrent: bool) -> int:
@@ -97,22 +97,28 @@ def spike_time_vjp(t_in, w, u, t_out, dt_out, tau, theta, t_max):
         delta, (delta > 0) & valid[:, :, None, None] & (t_in < t_max)[None, None], tau
     )
     slope = jnp.einsum("in,nkij->nk", w, d_eps)  # the inputs' part of V̇(t_s⁻)
-    gap = t_out[:, :, None, None] - t_out[None, None]  # [N, K, M, K'] t_s − t_s'
-    live = (gap > 0) & valid[:, :, None, None] & valid[None, None]
-    same = jnp.eye(n, dtype=bool)[:, None, :, None]
-    d_eta = jnp.where(live & same, -jnp.exp(-jnp.where(live, gap, 0.0) / tau) / tau, 0.0)
-    m = theta * d_eta  # ∂V_s/∂t_s' through the resets
-    if u is not None:
+    # (diag(V̇) + Mᵀ) c = −dt_out, with M[s, s'] = ∂V(t_s)/∂t_s' (module docstring)
+    rhs = -jnp.where(valid, dt_out, 0.0)
+    if u is None:  # M holds only the resets: one block per neuron, its spikes in time order
+        gap = t_out[:, :, None] - t_out[:, None, :]  # [N, K, K']
+        live = (gap > 0) & valid[:, :, None] & valid[:, None, :]
+        m = theta * reset_slope(gap, live, tau)
+        slope = jnp.where(valid, slope - jnp.sum(m, -1), 1.0)
+        upper = jnp.swapaxes(m, 1, 2) + slope[:, :, None] * jnp.eye(k, dtype=m.dtype)[None]
+        c = solve_triangular(upper, rhs[:, :, None], lower=False)[:, :, 0]
+    else:
+        gap = t_out[:, :, None, None] - t_out[None, None]  # [N, K, M, K'] t_s − t_s'
+        live = (gap > 0) & valid[:, :, None, None] & valid[None, None]
+        same = jnp.eye(n, dtype=bool)[:, None, :, None]
         eps_ss, d_eps_ss = psp_kernels(gap, live, tau)
-        m = m - u.T[:, None, :, None] * d_eps_ss  # and through the recurrent kicks
-    slope = slope - jnp.sum(m, (2, 3))
-    # the jumps in time order: (diag(V̇) + Mᵀ) c = −dt is upper triangular once sorted
-    order = jnp.argsort(t_out.reshape(-1))
-    m_sorted = m.reshape(n * k, n * k)[order][:, order]
-    diag = jnp.where(valid, slope, 1.0).reshape(-1)[order]
-    rhs = -jnp.where(valid, dt_out, 0.0).reshape(-1)[order]
-    c_sorted = solve_triangular(jnp.diag(diag) + m_sorted.T, rhs, lower=False)
-    c = jnp.zeros_like(c_sorted).at[order].set(c_sorted).reshape(n, k)
+        m = theta * reset_slope(gap, live & same, tau) - u.T[:, None, :, None] * d_eps_ss
+        slope = jnp.where(valid, slope - jnp.sum(m, (2, 3)), 1.0)
+        # sorted by time, the spikes' M is strictly lower triangular: diag(V̇) + Mᵀ upper
+        order = jnp.argsort(t_out.reshape(-1))
+        m_sorted = m.reshape(n * k, n * k)[order][:, order]
+        upper = jnp.diag(slope.reshape(-1)[order]) + m_sorted.T
+        c_sorted = solve_triangular(upper, rhs.reshape(-1)[order], lower=False)
+        c = jnp.zeros_like(c_sorted).at[order].set(c_sorted).reshape(n, k)
     dw = jnp.einsum("nk,nkij->in", c, eps)
     dt_in = -jnp.einsum("nk,in,nkij->ij", c, w, d_eps)
     du = None if u is None else jnp.einsum("nk,nkml->mn", c, eps_ss)

@@ -19,6 +19,11 @@ def psp_kernels(delta: jax.Array, live: jax.Array, tau: float) -> tuple[jax.Arra
     return jnp.where(live, e - e * e, 0.0), jnp.where(live, (2 * e * e - e) / tau, 0.0)
 
 
+def reset_slope(delta: jax.Array, live: jax.Array, tau: float) -> jax.Array:
+    """``η'(Δ) = −e^{−Δ/τ} / τ`` where ``live``, zero elsewhere."""
+    return jnp.where(live, -jnp.exp(-jnp.where(live, delta, 0.0) / tau) / tau, 0.0)
+
+
 def sorted_events(t_in: jax.Array, w: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """The input spikes of one example sorted by time: ``(times [E], weights [E, N],
     order [E])``, ``order`` the flat index into ``t_in [I, K_in]`` of each event."""
