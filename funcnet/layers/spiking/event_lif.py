@@ -40,6 +40,7 @@ from funcnet.core.op import Op, check_backward, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.initializers import Initializer
 from funcnet.layers.spiking.event_lif_dynamics import simulate, spike_time_vjp
+from funcnet.layers.spiking.psp import check_tau_syn
 
 
 class EventLIFParams(NamedTuple):
@@ -51,11 +52,14 @@ class RecurrentEventLIFParams(NamedTuple):
     u: jax.Array  # [N, N]: U[m, n] is the weight of neuron m's spikes onto neuron n
 
 
-def check_event_options(name: str, tau_mem, threshold, max_spikes, t_max, delay=None) -> None:
+def check_event_options(
+    name: str, tau_mem, threshold, max_spikes, t_max, delay=None, tau_syn=None
+) -> None:
     for what, value in (("tau_mem", tau_mem), ("threshold", threshold), ("t_max", t_max),
                         ("delay", 1.0 if delay is None else delay)):  # fmt: skip
         if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
             raise ValueError(f"{name}: expected a positive {what}, got {value!r}.")
+    check_tau_syn(name, tau_mem, tau_syn)
     if isinstance(max_spikes, bool) or not isinstance(max_spikes, int) or max_spikes <= 0:
         raise ValueError(f"{name}: expected a positive integer max_spikes, got {max_spikes!r}.")
 
@@ -69,23 +73,26 @@ def event_lif_op(
     *,
     recurrent: bool = False,
     delay: float | None = None,
+    tau_syn: float | None = None,
 ) -> Op:
     """The op ``(t_in [..., I, K_in], w [I, N][, u [N, N]]) -> (t_out [..., N, K],
     overflow [..., N])`` (``u`` when ``recurrent``).
 
-    ``t_in`` holds input spike times (``≥ t_max``: no spike), arriving ``delay`` later when one
-    is given; ``t_out`` the first ``max_spikes`` spike times of each neuron in ``[0, t_max)``,
-    in order, ``t_max`` where there are fewer; ``overflow`` is 1 where a neuron would have fired
-    more often (its later spikes are then missing: never a silent truncation; in a recurrent
-    layer they would have reached the others too, so an overflow flags every neuron of the
-    example). Its backward is EventProp's exact gradient of the spike times; ``overflow`` has
-    none.
+    ``tau_syn`` is ``None`` for ``τ_mem/2`` (crossings in closed form), else in ``(0, τ_mem)``
+    (a bracketed root solve). ``t_in`` holds input spike times (``≥ t_max``: no spike),
+    arriving ``delay`` later when one is given; ``t_out`` the first ``max_spikes`` spike times
+    of each neuron in ``[0, t_max)``, in order, ``t_max`` where there are fewer; ``overflow``
+    is 1 where a neuron would have fired more often (its later spikes are then missing: never a
+    silent truncation; in a recurrent layer they would have reached the others too, so an
+    overflow flags every neuron of the example). Its backward is EventProp's exact gradient of
+    the spike times; ``overflow`` has none.
     """
     name = "event_lif"
-    check_event_options(name, tau_mem, threshold, max_spikes, t_max, delay)
+    check_event_options(name, tau_mem, threshold, max_spikes, t_max, delay, tau_syn)
     if not isinstance(recurrent, bool):
         raise TypeError(f"{name}: expected recurrent to be a bool, got {recurrent!r}.")
     tau, theta, t_max, shift = float(tau_mem), float(threshold), float(t_max), delay or 0.0
+    tau_s = tau / 2 if tau_syn is None else float(tau_syn)
     expected = "(t_in, w, u)" if recurrent else "(t_in, w)"
 
     def run(t_in, *weights):
@@ -93,7 +100,9 @@ def event_lif_op(
             raise TypeError(f"{name}: expected {expected}, got {1 + len(weights)} arguments.")
         w, u = weights[0], (weights[1] if recurrent else None)
         flat = t_in.reshape(-1, *t_in.shape[-2:]) + shift  # the delay moves every input spike
-        out, over = jax.vmap(lambda t: simulate(t, w, u, tau, theta, max_spikes, t_max))(flat)
+        out, over = jax.vmap(lambda t: simulate(t, w, u, tau, tau_s, theta, max_spikes, t_max))(
+            flat
+        )
         outputs = out.reshape(*t_in.shape[:-2], *out.shape[1:]), over.reshape(*t_in.shape[:-2], -1)
         return outputs, (flat, w, u, out)
 
@@ -107,7 +116,7 @@ def event_lif_op(
         # dt_i = −Σ c W ε', dW = Σ c ε, dU = Σ c ε(t_s − t_s') with (diag(V̇) + Mᵀ) c = −dt_out
         flat, w, u, t_out = res
         dt_in, dw, du = jax.vmap(
-            lambda ti, to, d: spike_time_vjp(ti, w, u, to, d, tau, theta, t_max)
+            lambda ti, to, d: spike_time_vjp(ti, w, u, to, d, tau, tau_s, theta, t_max)
         )(flat, t_out, dy[0].reshape(t_out.shape))
         dt_in = dt_in.reshape(*dy[0].shape[:-2], *flat.shape[1:])  # the shift passes it on
         return (dt_in, jnp.sum(dw, 0)) + ((jnp.sum(du, 0),) if recurrent else ())
@@ -119,8 +128,8 @@ add_cases(
     "event_lif",
     lambda: [
         Case(
-            "two_spikes",
-            event_lif_op(max_spikes=2),
+            "two_spikes_root_solve",
+            event_lif_op(max_spikes=2, tau_syn=0.3),
             (Arg((2, 3, 2), low=0.0, high=1.5), Arg((3, 4), low=0.5, high=2.5)),
         ),
         Case(
@@ -146,11 +155,12 @@ def event_lif(
     t_max: float = 4.0,
     recurrent: bool = False,
     delay: float | None = None,
+    tau_syn: float | None = None,
     dtype: Any = jnp.float32,
     w_init: Initializer | None = None,
     u_init: Initializer | None = None,
 ) -> Layer:
-    """Continuous-time LIF neurons (``τ_syn = τ_mem/2``), simulated event by event and
+    """Continuous-time LIF neurons (``τ_syn = τ_mem/2`` by default), simulated event by event and
     differentiated by EventProp: input spike times in, output spike times out.
 
     The state out holds the overflow flags of the call, 1 where a neuron would have fired more
@@ -165,6 +175,8 @@ def event_lif(
       recurrent: add recurrent weights ``U [N, N]``: each spike is an input to every neuron
         of the layer (itself included), without delay.
       delay: a fixed delay ``> 0`` of the input spikes (``None``: none).
+      tau_syn: ``0 < τ_syn < τ_mem``, the crossings then found by a bracketed root solve to
+        machine precision (``None``: ``τ_mem/2``, crossings in closed form).
       dtype: the weights' dtype.
       w_init: fills ``W [I, N]`` (normal with standard deviation ``2/√I``).
       u_init: fills ``U [N, N]`` when ``recurrent`` (normal with standard deviation ``1/√N``).
@@ -182,7 +194,9 @@ def event_lif(
     """
     check_positive_int("event_lif", "features", features)
     check_option_applies("event_lif", "u_init", u_init, recurrent, "to a recurrent layer")
-    op = event_lif_op(tau_mem, threshold, max_spikes, t_max, recurrent=recurrent, delay=delay)
+    op = event_lif_op(
+        tau_mem, threshold, max_spikes, t_max, recurrent=recurrent, delay=delay, tau_syn=tau_syn
+    )
 
     def init(key, input_shape):
         shape = check_input_shape("event_lif", input_shape)

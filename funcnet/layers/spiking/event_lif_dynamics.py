@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.scipy.linalg import solve_triangular
 
-from funcnet.layers.spiking.psp import psp_kernels, reset_slope, sorted_events
+from funcnet.layers.spiking.psp import event_scales, psp_kernels, reset_slope, sorted_events
 
 
 def num_steps(num_events: int, n: int, max_spikes: int, recurrent: bool) -> int:
@@ -34,16 +34,38 @@ def num_steps(num_events: int, n: int, max_spikes: int, recurrent: bool) -> int:
     return num_events + (n if recurrent else min(n, num_events + 1)) * (max_spikes + 1)
 
 
-def _crossing(a, b, theta, tau):
-    """Each neuron's upward crossing of ``θ`` by ``A x − B x²`` (``x = e^{−t/τ}``), if any."""
-    d = a * a - 4 * b * theta
-    # the double where keeps autodiff of this forward finite where no root exists
-    denom = a - jnp.sqrt(jnp.where(d > 0, d, 1.0))
-    ok = (d > 0) & (denom > 0)
-    return ok, tau * jnp.log(jnp.where(ok, denom, 2 * theta) / (2 * theta))
+def _crossing(a, b, last, theta, tau, tau_syn):
+    """Each neuron's next upward crossing of ``θ`` by ``V = A e^{−t/τ} − B e^{−t/τ_s}`` after
+    ``last``, if any: ``(ok, t)``."""
+    if 2 * tau_syn == tau:  # V = A x − B x², x = e^{−t/τ}: the root in closed form
+        d = a * a - 4 * b * theta
+        # the double where keeps autodiff of this forward finite where no root exists
+        denom = a - jnp.sqrt(jnp.where(d > 0, d, 1.0))
+        ok = (d > 0) & (denom > 0)
+        return ok, tau * jnp.log(jnp.where(ok, denom, 2 * theta) / (2 * theta))
+    # V has one stationary point at most; a crossing needs V rising at `last` to a peak over θ
+    v = lambda t: a * jnp.exp(-t / tau) - b * jnp.exp(-t / tau_syn)  # noqa: E731
+    dv = lambda t: b * jnp.exp(-t / tau_syn) / tau_syn - a * jnp.exp(-t / tau) / tau  # noqa: E731
+    ratio = b * tau / jnp.where(a != 0, a * tau_syn, 1.0)
+    lo = jnp.where(jnp.isfinite(last), last, 0.0)
+    peak = jnp.log(jnp.where(ratio > 0, ratio, 1.0)) / (1 / tau_syn - 1 / tau)
+    ok = jnp.isfinite(last) & (a != 0) & (ratio > 0) & (peak > lo) & (dv(lo) > 0)
+    ok = ok & (v(peak) > theta)
+
+    def bisect(_, bracket):  # V rises through θ on [lo, hi]
+        lo, hi = bracket
+        mid = (lo + hi) / 2
+        below = v(mid) < theta
+        return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
+
+    lo, hi = lax.fori_loop(0, 64, bisect, lax.stop_gradient((lo, jnp.where(ok, peak, lo))))
+    # one Newton step from the bracketed root: its value is the root to rounding and its
+    # derivative the implicit one, −∂V/∂p / V̇, so autodiff of this forward stays exact
+    t = jnp.where(ok, hi, 0.0)
+    return ok, t - jnp.where(ok, (v(t) - theta) / jnp.where(ok, dv(t), 1.0), 0.0)
 
 
-def simulate(t_in, w, u, tau, theta, max_spikes, t_max):
+def simulate(t_in, w, u, tau, tau_syn, theta, max_spikes, t_max):
     """``(t_out [N, K], overflow [N])`` of one example (``t_max``: no spike; ``u`` the
     recurrent weights ``[N, N]`` or ``None``)."""
     times, weights, _ = sorted_events(t_in, w)
@@ -53,7 +75,7 @@ def simulate(t_in, w, u, tau, theta, max_spikes, t_max):
 
     def step(_, carry):
         a, b, last, ptr, count, out, over = carry
-        ok, t = _crossing(a, b, theta, tau)
+        ok, t = _crossing(a, b, last, theta, tau, tau_syn)
         t = jnp.where(ok & (t > last) & (count <= max_spikes), t, jnp.inf)
         t_next, first = times[ptr], jnp.min(t)
         fire = (t < t_next) if u is None else (t == first) & (first < t_next)
@@ -61,17 +83,19 @@ def simulate(t_in, w, u, tau, theta, max_spikes, t_max):
             fire[:, None] & (jnp.arange(max_spikes)[None] == count[:, None]), t[:, None], out
         )
         over = over | (fire & (count >= max_spikes))
-        e1 = jnp.where(fire, jnp.exp(jnp.where(fire, t, 0.0) / tau), 0.0)
-        a = a - theta * e1  # the reset
+        a = a - theta * jnp.where(fire, jnp.exp(jnp.where(fire, t, 0.0) / tau), 0.0)  # reset
         if u is None:
             last = jnp.where(fire, t, last)
         else:  # every neuron's membrane changes at a spike: search on from its time
-            kick = jnp.where(count < max_spikes, e1, 0.0)  # a spike past the budget: flagged
-            a, b = a + kick @ u, b + (kick * kick) @ u
+            kick = fire & (count < max_spikes)  # a spike past the budget: flagged, no kick
+            scale_a, scale_b = event_scales(jnp.where(kick, t, 0.0), tau, tau_syn)
+            a = a + jnp.where(kick, scale_a, 0.0) @ u
+            b = b + jnp.where(kick, scale_b, 0.0) @ u
             last = jnp.where(first < t_next, first, last)
         take = ~jnp.any(fire) & (t_next < t_max)  # else the input event waits
-        e_in = jnp.where(take, jnp.exp(t_next / tau), 0.0)
-        a, b = a + e_in * weights[ptr], b + e_in * e_in * weights[ptr]
+        scale_a, scale_b = event_scales(jnp.where(take, t_next, 0.0), tau, tau_syn)
+        a = a + jnp.where(take, scale_a, 0.0) * weights[ptr]
+        b = b + jnp.where(take, scale_b, 0.0) * weights[ptr]
         last = jnp.where(take, jnp.maximum(last, t_next), last)
         return a, b, last, ptr + take, count + fire, out, over
 
@@ -88,13 +112,13 @@ def simulate(t_in, w, u, tau, theta, max_spikes, t_max):
     return jnp.where(nan[:, None], jnp.nan, out), jnp.where(nan, jnp.nan, over.astype(dtype))
 
 
-def spike_time_vjp(t_in, w, u, t_out, dt_out, tau, theta, t_max):
+def spike_time_vjp(t_in, w, u, t_out, dt_out, tau, tau_syn, theta, t_max):
     """``(dt_in [I, K_in], dW [I, N], dU [N, N] or None)`` of one example."""
     n, k = t_out.shape
     valid = t_out < t_max
     delta = t_out[:, :, None, None] - t_in[None, None]  # [N, K, I, K_in]
     eps, d_eps = psp_kernels(
-        delta, (delta > 0) & valid[:, :, None, None] & (t_in < t_max)[None, None], tau
+        delta, (delta > 0) & valid[:, :, None, None] & (t_in < t_max)[None, None], tau, tau_syn
     )
     slope = jnp.einsum("in,nkij->nk", w, d_eps)  # the inputs' part of V̇(t_s⁻)
     # (diag(V̇) + Mᵀ) c = −dt_out, with M[s, s'] = ∂V(t_s)/∂t_s' (module docstring)
@@ -110,7 +134,7 @@ def spike_time_vjp(t_in, w, u, t_out, dt_out, tau, theta, t_max):
         gap = t_out[:, :, None, None] - t_out[None, None]  # [N, K, M, K'] t_s − t_s'
         live = (gap > 0) & valid[:, :, None, None] & valid[None, None]
         same = jnp.eye(n, dtype=bool)[:, None, :, None]
-        eps_ss, d_eps_ss = psp_kernels(gap, live, tau)
+        eps_ss, d_eps_ss = psp_kernels(gap, live, tau, tau_syn)
         m = theta * reset_slope(gap, live & same, tau) - u.T[:, None, :, None] * d_eps_ss
         slope = jnp.where(valid, slope - jnp.sum(m, (2, 3)), 1.0)
         # sorted by time, the spikes' M is strictly lower triangular: diag(V̇) + Mᵀ upper

@@ -37,7 +37,7 @@ from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factor
 from funcnet.core.op import Op, check_backward, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.initializers import Initializer
-from funcnet.layers.spiking.psp import psp_kernels, sorted_events
+from funcnet.layers.spiking.psp import check_tau_syn, event_scales, psp_kernels, sorted_events
 
 
 class MaxVoltageParams(NamedTuple):
@@ -50,16 +50,17 @@ def check_window(name: str, tau_mem, t_max) -> None:
             raise ValueError(f"{name}: expected a positive {what}, got {value!r}.")
 
 
-def _max_voltage(t_in, w, tau, t_max):
+def _max_voltage(t_in, w, tau, tau_syn, t_max):
     """``(V* [C], t* [C], src [C])`` of one example; ``src`` is the flat index into ``t_in``
     of the input spike at ``t*``, ``−1`` where ``t*`` is not one."""
     times, weights, order = sorted_events(t_in, w)
     live = times < t_max
-    e1 = jnp.exp(jnp.where(live, times, 0.0) / tau)
-    a = jnp.cumsum(jnp.where(live[:, None], weights * e1[:, None], 0.0), 0)  # [E, C]
-    b = jnp.cumsum(jnp.where(live[:, None], weights * (e1 * e1)[:, None], 0.0), 0)
-    ok = (a > 0) & (b > 0)  # a maximum of A x − B x² at x = A/2B > 0
-    t_stat = tau * jnp.log(2 * jnp.where(ok, b, 1.0) / jnp.where(ok, a, 2.0))
+    scale_a, scale_b = event_scales(jnp.where(live, times, 0.0), tau, tau_syn)
+    a = jnp.cumsum(jnp.where(live[:, None], weights * scale_a[:, None], 0.0), 0)  # [E, C]
+    b = jnp.cumsum(jnp.where(live[:, None], weights * scale_b[:, None], 0.0), 0)
+    ok = (a > 0) & (b > 0)  # then A e^{−t/τ} − B e^{−t/τ_s} rises to one maximum and falls
+    ratio = jnp.where(ok, b, 1.0) * tau / (jnp.where(ok, a, 1.0) * tau_syn)
+    t_stat = jnp.log(ratio) / (1 / tau_syn - 1 / tau)
     start = jnp.maximum(times, 0.0)[:, None]
     end = jnp.minimum(jnp.concatenate([times[1:], jnp.full((1,), t_max, times.dtype)]), t_max)
     inside = ok & live[:, None] & (t_stat > start) & (t_stat < end[:, None])
@@ -69,7 +70,7 @@ def _max_voltage(t_in, w, tau, t_max):
     in_window = jnp.broadcast_to((live & (times >= 0))[:, None], a.shape)
     valid = jnp.concatenate([first == 0, in_window, inside, last == t_max])
     delta = cand[:, None, :] - times[None, :, None]  # [candidates, E, C]
-    eps, _ = psp_kernels(delta, (delta > 0) & live[None, :, None], tau)
+    eps, _ = psp_kernels(delta, (delta > 0) & live[None, :, None], tau, tau_syn)
     v = jnp.where(valid, jnp.sum(weights[None] * eps, 1), -jnp.inf)
     best = jnp.argmax(v, 0)
     t_star = jnp.take_along_axis(cand, best[None], 0)[0]
@@ -79,10 +80,10 @@ def _max_voltage(t_in, w, tau, t_max):
     return jnp.where(nan, jnp.nan, jnp.max(v, 0)), t_star, src
 
 
-def _max_voltage_vjp(t_in, w, t_star, src, dy, tau, t_max):
+def _max_voltage_vjp(t_in, w, t_star, src, dy, tau, tau_syn, t_max):
     """``(dt_in [B, I, K], dw [B, I, C])`` over a flat batch (module docstring)."""
     delta = t_star[:, :, None, None] - t_in[:, None]  # [B, C, I, K]
-    eps, d_eps = psp_kernels(delta, (delta > 0) & (t_in < t_max)[:, None], tau)
+    eps, d_eps = psp_kernels(delta, (delta > 0) & (t_in < t_max)[:, None], tau, tau_syn)
     w_d_eps = w.T[None, :, :, None] * d_eps  # W_ic ε'(t*_c − t_ik)
     slope = jnp.sum(w_d_eps, (2, 3))  # V̇(t*⁻) [B, C]
     kink = jax.nn.one_hot(src, t_in.shape[1] * t_in.shape[2], dtype=dy.dtype)
@@ -94,15 +95,18 @@ def _max_voltage_vjp(t_in, w, t_star, src, dy, tau, t_max):
 
 
 @op_factory("max_voltage")
-def max_voltage_op(tau_mem: float = 1.0, t_max: float = 4.0) -> Op:
+def max_voltage_op(tau_mem: float = 1.0, t_max: float = 4.0, *, tau_syn: float | None = None) -> Op:
     """The op ``(t_in [..., I, K_in], w [I, C]) -> V* [..., C]``, the maximum over
-    ``[0, t_max]`` of each non-spiking neuron's membrane (input times ``≥ t_max``: no spike)."""
+    ``[0, t_max]`` of each non-spiking neuron's membrane (input times ``≥ t_max``: no spike;
+    ``tau_syn``: ``None`` for ``τ_mem/2``, else in ``(0, τ_mem)``)."""
     check_window("max_voltage", tau_mem, t_max)
+    check_tau_syn("max_voltage", tau_mem, tau_syn)
     tau, t_max = float(tau_mem), float(t_max)
+    tau_s = tau / 2 if tau_syn is None else float(tau_syn)
 
     def run(t_in, w):
         flat = t_in.reshape(-1, *t_in.shape[-2:])
-        v, t_star, src = jax.vmap(lambda t: _max_voltage(t, w, tau, t_max))(flat)
+        v, t_star, src = jax.vmap(lambda t: _max_voltage(t, w, tau, tau_s, t_max))(flat)
         return v.reshape(*t_in.shape[:-2], -1), (flat, w, t_star, src)
 
     def forward(t_in, w):
@@ -114,7 +118,9 @@ def max_voltage_op(tau_mem: float = 1.0, t_max: float = 4.0) -> Op:
     def bwd(res, dy):
         # dW_ic = Σ dy_c ε(t*_c − t_i); dt_i = −Σ dy_c W_ic ε'(t*_c − t_i) (+ dy_c V̇_c at a kink)
         flat, w, t_star, src = res
-        dt_in, dw = _max_voltage_vjp(flat, w, t_star, src, dy.reshape(t_star.shape), tau, t_max)
+        dt_in, dw = _max_voltage_vjp(
+            flat, w, t_star, src, dy.reshape(t_star.shape), tau, tau_s, t_max
+        )
         return dt_in.reshape(*dy.shape[:-1], *flat.shape[1:]), jnp.sum(dw, 0)
 
     return make_op("max_voltage", forward, fwd, bwd)
@@ -124,8 +130,8 @@ add_cases(
     "max_voltage",
     lambda: [
         Case(
-            "signed_weights",
-            max_voltage_op(),
+            "signed_weights_tau_syn",
+            max_voltage_op(tau_syn=0.3),
             (Arg((2, 3, 2), low=0.0, high=2.0), Arg((3, 2), low=-1.5, high=2.5)),
         )
     ],
@@ -138,6 +144,7 @@ def max_voltage(
     *,
     tau_mem: float = 1.0,
     t_max: float = 4.0,
+    tau_syn: float | None = None,
     dtype: Any = jnp.float32,
     w_init: Initializer | None = None,
 ) -> Layer:
@@ -149,6 +156,7 @@ def max_voltage(
       features: the number of neurons ``C`` (classes).
       tau_mem: ``τ_mem > 0`` (``τ_syn = τ_mem/2``).
       t_max: the end of the window; an input time ``≥ t_max`` means no spike.
+      tau_syn: ``0 < τ_syn < τ_mem`` (``None``: ``τ_mem/2``).
       dtype: the weights' dtype.
       w_init: fills ``W [I, C]`` (normal with standard deviation ``2/√I``).
 
@@ -164,7 +172,7 @@ def max_voltage(
       ((5, 3), (5, 3))
     """
     check_positive_int("max_voltage", "features", features)
-    op = max_voltage_op(tau_mem, t_max)
+    op = max_voltage_op(tau_mem, t_max, tau_syn=tau_syn)
 
     def init(key, input_shape):
         shape = check_input_shape("max_voltage", input_shape)

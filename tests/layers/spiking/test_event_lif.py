@@ -138,6 +138,22 @@ def test_a_spike_lands_on_the_threshold_and_an_overflow_is_flagged(x64):
     np.testing.assert_allclose([v], [1.0], rtol=1e-12)
 
 
+def test_a_root_solved_spike_lands_on_the_threshold_and_meets_the_closed_form(x64):
+    # τ_syn = 0.3 τ_mem: no closed form; the bracketed solve puts V(t_k) = θ to rounding, and
+    # just below τ_mem/2 it agrees with the closed form at τ_mem/2
+    t_in, w = jnp.array([[0.0], [0.2]]), jnp.array([[6.0], [6.0]])
+    ops = [event_lif_op(max_spikes=2, tau_syn=s) for s in (0.3, 0.5 - 1e-9)] + [OP]
+    times = jax.jit(lambda t_in, w: [op(t_in, w)[0][0] for op in ops])(t_in, w)
+    tk, ti, kappa = np.asarray(times[0]), np.asarray(t_in[:, 0]), 0.3 / 0.7
+    assert np.all(tk < 4.0)  # it fires twice
+    for k in range(2):
+        gap = tk[k] - ti
+        v = np.sum(np.asarray(w[:, 0]) * kappa * (np.exp(-gap) - np.exp(-gap / 0.3)))
+        v -= np.sum(np.exp(-(tk[k] - tk[:k])))  # the resets of earlier spikes
+        np.testing.assert_allclose(v, 1.0, rtol=1e-13)
+    np.testing.assert_allclose(times[1], times[2], rtol=1e-7)
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -145,12 +161,13 @@ def test_a_spike_lands_on_the_threshold_and_an_overflow_is_flagged(x64):
         (dict(threshold=-1.0), "event_lif: expected a positive threshold, got -1.0."),
         (dict(max_spikes=0), "event_lif: expected a positive integer max_spikes, got 0."),
         (dict(delay=-0.5), "event_lif: expected a positive delay, got -0.5."),
+        (dict(tau_syn=1.0), "event_lif: expected 0 < tau_syn < tau_mem = 1.0, got 1.0."),
         (dict(u_init=jnp.zeros), "event_lif: u_init applies only to a recurrent layer, got"),
         (dict(recurrent=1), "event_lif: expected recurrent to be a bool, got 1."),
     ],
 )
 def test_bad_options_are_named(options, message):
-    error = ValueError if "positive" in message else TypeError
+    error = ValueError if "expected 0 <" in message or "positive" in message else TypeError
     with pytest.raises(error, match=message.replace(".", r"\.")):
         event_lif(3, **options)
 
