@@ -9,7 +9,8 @@ The neurons are ``event_lif``'s (``τ_syn = τ_mem / 2``, ``τ = τ_mem``) witho
 The readout is ``V* = max_{t ∈ [0, t_max]} V(t)``, found exactly among the candidates: ``t = 0``,
 the input spike times in the window, ``t_max``, and in each interval between events its
 stationary point ``x = A / 2B``, ``t = τ log(2B/A)`` (a maximum when ``B > 0``, ``A > 0``), kept
-when it lies inside the interval. ``V`` is evaluated at each candidate by the direct sum.
+when it lies inside the interval. ``V`` is evaluated at each candidate from its interval's
+``A, B`` (``O(E)`` per neuron; the backward uses the direct sums at ``t*``).
 
 Gradient (envelope theorem): with ``t*`` the maximiser, ``dV*/dW_ic = ε(t* − t_i)`` and
 ``dV*/dt_i = −W_ic ε'(t* − t_i)`` (``V̇(t*) = 0`` at a stationary point; ``0`` and ``t_max``
@@ -69,9 +70,14 @@ def _max_voltage(t_in, w, tau, tau_syn, t_max):
     cand = jnp.concatenate([first, at_event, t_stat, last])  # [2E + 2, C]
     in_window = jnp.broadcast_to((live & (times >= 0))[:, None], a.shape)
     valid = jnp.concatenate([first == 0, in_window, inside, last == t_max])
-    delta = cand[:, None, :] - times[None, :, None]  # [candidates, E, C]
-    eps, _ = psp_kernels(delta, (delta > 0) & live[None, :, None], tau, tau_syn)
-    v = jnp.where(valid, jnp.sum(weights[None] * eps, 1), -jnp.inf)
+    # V at each candidate from the A, B of its interval (at t = 0: of the events up to 0)
+    early = live[:, None] & (times <= 0)[:, None]
+    a0 = jnp.sum(jnp.where(early, weights * scale_a[:, None], 0.0), 0, keepdims=True)
+    b0 = jnp.sum(jnp.where(early, weights * scale_b[:, None], 0.0), 0, keepdims=True)
+    a_c, b_c = jnp.concatenate([a0, a, a, a[-1:]]), jnp.concatenate([b0, b, b, b[-1:]])
+    t_c = jnp.where(valid, cand, 0.0)
+    v = a_c * jnp.exp(-t_c / tau) - b_c * jnp.exp(-t_c / tau_syn)
+    v = jnp.where(valid, v, -jnp.inf)
     best = jnp.argmax(v, 0)
     t_star = jnp.take_along_axis(cand, best[None], 0)[0]
     e = times.shape[0]
