@@ -32,7 +32,7 @@ def test_registry_lists_every_family():
         "matrix_sqrt", "matrix_power", "newton_schulz_sqrt", "covariance", "upper_triangle",
         "decoupling_interface", "ste_sign", "approx_sign", "swish_sign", "ede_sign",
         "ste_heaviside", "ste_ternary", "dorefa", "magnitude_aware_sign",
-        "lif", "rlif", "leaky_integrator", "event_lif", "first_spike_cross_entropy",
+        "lif", "rlif", "leaky_integrator", "event_lif", "first_spike_cross_entropy", "max_voltage",
         "spike_count", "first_spike_time",
     }  # fmt: skip
     assert expected == set(ALL_OPS)

@@ -13,6 +13,7 @@ from funcnet.layers.spiking.leaky_integrator import (
 )
 from funcnet.layers.spiking.lif import lif, lif_op, rlif, rlif_op
 from funcnet.layers.spiking.lif_cell import LIFState, SynapticLIFState
+from funcnet.layers.spiking.max_voltage import MaxVoltageParams, max_voltage, max_voltage_op
 from funcnet.layers.spiking.readouts import (
     first_spike_time,
     first_spike_time_op,
@@ -24,6 +25,7 @@ __all__ = [
     "EventLIFParams",
     "LIFState",
     "LeakyIntegratorParams",
+    "MaxVoltageParams",
     "SynapticLIFState",
     "event_lif",
     "event_lif_op",
@@ -34,6 +36,8 @@ __all__ = [
     "leaky_integrator_op",
     "lif",
     "lif_op",
+    "max_voltage",
+    "max_voltage_op",
     "rlif",
     "rlif_op",
     "spike_count",

@@ -9,14 +9,16 @@ import numpy as np
 import pytest
 
 from funcnet.layers import event_lif, event_lif_op
+from tests.layers.spiking.central_differences import assert_matches_central_differences
 
 OP = event_lif_op(max_spikes=2)
+RECURRENT = event_lif_op(max_spikes=3, recurrent=True)
 
 
 def _network_loss(t_in, w1, w2, dy):
     hidden, _ = OP(t_in, w1)
     out, _ = OP(hidden, w2)
-    return jnp.sum(dy * out)
+    return jnp.sum(dy * out), (hidden, out)
 
 
 def _random_network(seed, tie=False):
@@ -32,28 +34,62 @@ def _random_network(seed, tie=False):
 def test_two_layer_gradient_matches_central_differences_with_simultaneous_spikes(x64):
     # a random network, and one with two inputs at one time and two hidden neurons spiking at
     # exactly the same times (the cases jaxsnn's README lists as failing)
-    loss, grad = jax.jit(_network_loss), jax.jit(jax.grad(_network_loss, argnums=(0, 1, 2)))
-    rng, h = np.random.default_rng(10), 1e-5
+    value_and_grad = jax.jit(jax.value_and_grad(_network_loss, argnums=(0, 1, 2), has_aux=True))
     for seed, tie in ((0, False), (2, True)):
-        args = _random_network(seed, tie)
-        t_in, w1, w2, _ = args
-        hidden, _ = OP(t_in, w1)
-        out, _ = OP(hidden, w2)
+        t_in, w1, w2, dy = _random_network(seed, tie)
+        (_, (hidden, out)), grads = value_and_grad(t_in, w1, w2, dy)
         assert np.sum(np.asarray(out) < 4.0) >= 6  # the output layer spikes
         if tie:
             np.testing.assert_array_equal(hidden[:, 2], hidden[:, 3])
             assert float(jnp.min(hidden[:, 2])) < 4.0
-        for i, g in enumerate(grad(*args)):
-            u = rng.normal(size=g.shape)
-            u /= np.linalg.norm(u)
+        value = lambda *args, dy=dy: value_and_grad(*args, dy)[0][0]  # noqa: E731
+        assert_matches_central_differences(value, grads, (t_in, w1, w2), seed=seed)
 
-            def at(s, i=i, u=u, args=args):
-                return float(loss(*[a + s * u if j == i else a for j, a in enumerate(args)]))
 
-            fd = (8 * (at(h) - at(-h)) - (at(2 * h) - at(-2 * h))) / (12 * h)
-            exact = float(np.vdot(np.asarray(g), u))
-            assert abs(exact - fd) <= 1e-6 * np.linalg.norm(np.asarray(g)), (seed, i, exact, fd)
-            assert abs(exact) > 1e-3
+def _recurrent_network(seed, tie):
+    rng = np.random.default_rng(seed)
+    t_in = rng.uniform(0, 1.5, (2, 4, 1))
+    w, u = rng.uniform(0.3, 2.0, (4, 5)), rng.uniform(-1.0, 1.5, (5, 5))
+    if tie:  # neurons 2 and 3 see the same inputs and kicks, and not each other: equal times
+        w[:, 3], u[:, 3], u[3, 3], u[2, 3], u[3, 2] = w[:, 2], u[:, 2], u[2, 2], 0.0, 0.0
+    return t_in, w, u, rng.normal(size=(2, 5, 3))
+
+
+def test_recurrent_gradient_matches_central_differences_with_simultaneous_spikes(x64):
+    def loss(t_in, w, u, dy):
+        t, overflow = RECURRENT(t_in, w, u)
+        return jnp.sum(dy * t), (t, overflow)
+
+    value_and_grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True))
+    for seed, tie in ((1, False), (2, False), (3, False), (5, True)):
+        t_in, w, u, dy = _recurrent_network(seed, tie)
+        (_, (t, overflow)), grads = value_and_grad(t_in, w, u, dy)
+        (_, (t_without, _)), _ = value_and_grad(t_in, w, 0 * u, dy)
+        assert float(jnp.max(overflow)) == 0.0
+        assert np.sum(np.asarray(t) < 4.0) >= 9  # it spikes, and the recurrent spikes matter
+        assert np.max(np.abs(np.asarray(t) - np.asarray(t_without))) > 1e-2
+        if tie:
+            np.testing.assert_array_equal(t[:, 2], t[:, 3])
+            assert float(jnp.min(t[:, 2])) < 4.0
+        value = lambda *args, dy=dy: value_and_grad(*args, dy)[0][0]  # noqa: E731
+        assert_matches_central_differences(value, grads, (t_in, w, u), seed=seed)
+
+
+def test_a_recurrent_spike_is_an_input_event_and_a_delay_shifts_the_inputs(x64):
+    # neuron 0 fires from its input; neuron 1 only from neuron 0's kick U₀₁ ε(t − t₀) = θ;
+    # with a delay d the layer sees every input d later, and the input gradient is unchanged
+    t_in, w, u = jnp.array([[0.1]]), jnp.array([[5.0, 0.0]]), jnp.array([[0.0, 6.0], [0.0, 0.0]])
+    delayed = event_lif_op(recurrent=True, delay=0.3)
+
+    def first_spikes(op, t):
+        return op(t, w, u)[0][:, 0]
+
+    times, grad = jax.jit(
+        lambda t: (first_spikes(delayed, t), jax.grad(lambda t: first_spikes(delayed, t)[1])(t))
+    )(t_in)
+    t0 = 0.4 + np.log(2 / (1 + np.sqrt(1 - 4 / 5)))  # 5 (x − x²) = 1, x = e^{−(t − 0.4)}
+    np.testing.assert_allclose(times, [t0, t0 + np.log(2 / (1 + np.sqrt(1 - 4 / 6)))], rtol=1e-12)
+    np.testing.assert_allclose(grad, [[1.0]], rtol=1e-12)  # all times move with the input
 
 
 def _stepped_first_spike(w, t_in, dt=2e-3, steps=1500):
@@ -77,11 +113,11 @@ def _stepped_first_spike(w, t_in, dt=2e-3, steps=1500):
 
 def test_autodiff_of_a_time_stepped_simulation_gives_zero_and_eventprop_does_not(x64):
     t_in, w = jnp.array([0.1, 0.3]), jnp.array([3.0, 2.5])
-    stepped = jax.jit(jax.grad(_stepped_first_spike))(w, t_in)
+    stepped_time, stepped = jax.jit(jax.value_and_grad(_stepped_first_spike))(w, t_in)
     first_spike = jax.jit(jax.value_and_grad(lambda w: OP(t_in[:, None], w[:, None])[0][0, 0]))
     event_time, event_grad = first_spike(w)
     assert float(jnp.max(jnp.abs(stepped))) == 0.0
-    assert abs(float(_stepped_first_spike(w, t_in)) - float(event_time)) < 5e-3
+    assert abs(float(stepped_time) - float(event_time)) < 5e-3
     h, moves = 1e-6, np.concatenate([np.eye(2), -np.eye(2)])
     first = jax.jit(jax.vmap(lambda w: OP(t_in[:, None], w[:, None])[0][0, 0]))(w[None] + h * moves)
     fd = (first[:2] - first[2:]) / (2 * h)
@@ -91,7 +127,9 @@ def test_autodiff_of_a_time_stepped_simulation_gives_zero_and_eventprop_does_not
 
 def test_a_spike_lands_on_the_threshold_and_an_overflow_is_flagged(x64):
     t_in, w = jnp.array([[0.0], [0.2]]), jnp.array([[4.0], [4.0]])
-    (times, over), (many, over_many) = event_lif_op(max_spikes=1)(t_in, w), OP(t_in, w)
+    (times, over), (many, over_many) = jax.jit(
+        lambda t_in, w: (event_lif_op(max_spikes=1)(t_in, w), OP(t_in, w))
+    )(t_in, w)
     assert float(over[0]) == 1.0 and float(over_many[0]) == 0.0  # it fires twice
     np.testing.assert_array_equal(times[0, 0], many[0, 0])
     tk, ti = np.asarray(many[0]), np.asarray(t_in[:, 0])
@@ -100,14 +138,40 @@ def test_a_spike_lands_on_the_threshold_and_an_overflow_is_flagged(x64):
     np.testing.assert_allclose([v], [1.0], rtol=1e-12)
 
 
+def test_a_root_solved_spike_lands_on_the_threshold_and_meets_the_closed_form(x64):
+    # τ_syn = 0.3 τ_mem: no closed form; the bracketed solve puts V(t_k) = θ to rounding, and
+    # just below τ_mem/2 it agrees with the closed form at τ_mem/2
+    t_in, w = jnp.array([[0.0], [0.2]]), jnp.array([[6.0], [6.0]])
+    ops = [event_lif_op(max_spikes=2, tau_syn=s) for s in (0.3, 0.5 - 1e-9)] + [OP]
+    times = jax.jit(lambda t_in, w: [op(t_in, w)[0][0] for op in ops])(t_in, w)
+    tk, ti, kappa = np.asarray(times[0]), np.asarray(t_in[:, 0]), 0.3 / 0.7
+    assert np.all(tk < 4.0)  # it fires twice
+    for k in range(2):
+        gap = tk[k] - ti
+        v = np.sum(np.asarray(w[:, 0]) * kappa * (np.exp(-gap) - np.exp(-gap / 0.3)))
+        v -= np.sum(np.exp(-(tk[k] - tk[:k])))  # the resets of earlier spikes
+        np.testing.assert_allclose(v, 1.0, rtol=1e-13)
+    np.testing.assert_allclose(times[1], times[2], rtol=1e-7)
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
         (dict(tau_mem=0.0), "event_lif: expected a positive tau_mem, got 0.0."),
         (dict(threshold=-1.0), "event_lif: expected a positive threshold, got -1.0."),
         (dict(max_spikes=0), "event_lif: expected a positive integer max_spikes, got 0."),
+        (dict(delay=-0.5), "event_lif: expected a positive delay, got -0.5."),
+        (dict(tau_syn=1.0), "event_lif: expected 0 < tau_syn < tau_mem = 1.0, got 1.0."),
+        (dict(u_init=jnp.zeros), "event_lif: u_init applies only to a recurrent layer, got"),
+        (dict(recurrent=1), "event_lif: expected recurrent to be a bool, got 1."),
     ],
 )
 def test_bad_options_are_named(options, message):
-    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+    error = ValueError if "expected 0 <" in message or "positive" in message else TypeError
+    with pytest.raises(error, match=message.replace(".", r"\.")):
         event_lif(3, **options)
+
+
+def test_the_weights_must_match_the_layer_kind():
+    with pytest.raises(TypeError, match=r"event_lif: expected \(t_in, w, u\), got 2 arguments\."):
+        RECURRENT(jnp.zeros((3, 1)), jnp.ones((3, 2)))
