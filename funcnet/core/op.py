@@ -134,6 +134,10 @@ class Op:
         argument: ``None``, or the squared norm of that argument's cotangent for each example
         (shape ``[B]``, examples along ``dy``'s first axis), from the residuals alone. See
         :mod:`funcnet.core.per_example_norms`.
+      bwd_with_norms: ``(res, dy) -> (cotangents, norms)``: ``bwd`` and ``per_example_norms``
+        in one pass, for an op whose norms need the backward's intermediate values (a recurrent
+        op's per-step cotangents, found only inside its reverse scan); the norms pass then runs
+        the backward once, not twice.
     """
 
     name: str
@@ -146,6 +150,7 @@ class Op:
     gradient_reference: Callable[..., Any] | None = None
     finite_differences: Callable[..., Any] | str | None = None
     per_example_norms: Callable[[Any, Any], tuple[Any, ...]] | None = None
+    bwd_with_norms: Callable[[Any, Any], tuple[Any, Any]] | None = None
 
     @property
     def reference(self) -> Callable[..., Any]:
@@ -184,6 +189,7 @@ class Op:
             gradient_reference=self.gradient_reference,
             finite_differences=self.finite_differences,
             per_example_norms=self.per_example_norms,
+            bwd_with_norms=self.bwd_with_norms,
         )
 
     def renamed(self, name: str) -> Op:
@@ -202,6 +208,7 @@ def make_op(
     gradient_reference: Callable[..., Any] | None = None,
     finite_differences: Callable[..., Any] | str | None = None,
     per_example_norms: Callable[[Any, Any], tuple[Any, ...]] | None = None,
+    bwd_with_norms: Callable[[Any, Any], tuple[Any, Any]] | None = None,
 ) -> Op:
     """Bind ``fwd``/``bwd`` with ``jax.custom_vjp`` and return the :class:`Op`.
 
@@ -223,7 +230,8 @@ def make_op(
     may not drop (``0·x`` is not 0 for ``x = inf``).
 
     An op with parameters may declare ``per_example_norms`` (see :class:`Op`), which DP-SGD's
-    :func:`~funcnet.train.clipped_grad` uses instead of per-example gradients.
+    :func:`~funcnet.train.clipped_grad` uses instead of per-example gradients, or
+    ``bwd_with_norms`` (both from one pass; ``per_example_norms`` is then its second part).
     """
     _check_intended_gradient(name, gradient, gradient_reference, finite_differences)
     manual = jax.custom_vjp(forward)
@@ -241,6 +249,11 @@ def make_op(
         manual.defvjp(fwd_values, bwd_known_zeros, symbolic_zeros=True)
     else:
         manual.defvjp(fwd, bwd)
+    if bwd_with_norms is not None and per_example_norms is None:
+
+        def per_example_norms(res, dy):
+            return bwd_with_norms(res, dy)[1]
+
     return Op(
         name,
         forward,
@@ -252,6 +265,7 @@ def make_op(
         gradient_reference,
         finite_differences,
         per_example_norms,
+        bwd_with_norms,
     )
 
 

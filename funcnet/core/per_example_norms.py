@@ -97,7 +97,10 @@ def _with_norms(op: Op, is_param: tuple[bool, ...], where: str):
     def bwd(saved, dy):
         # (dargs, Σ_params ‖dθᵢ‖²): the op's own VJP, plus each example's squared norms
         res, probe = saved
-        norms = norm_fn(res, dy)
+        if op.bwd_with_norms is not None:
+            cotangents, norms = op.bwd_with_norms(res, dy)
+        else:
+            cotangents, norms = op.bwd(res, dy), norm_fn(res, dy)
         missing = [i for i, p in enumerate(is_param) if p and norms[i] is None]
         if missing:
             raise TypeError(
@@ -110,7 +113,7 @@ def _with_norms(op: Op, is_param: tuple[bool, ...], where: str):
                 f"{where}: expected {op.name!r} per-example norms of shape {probe.shape} (the "
                 f"examples along the first axis), got {total.shape}."
             )
-        return (*op.bwd(res, dy), total.astype(probe.dtype))
+        return (*cotangents, total.astype(probe.dtype))
 
     call = jax.custom_vjp(forward)
     call.defvjp(fwd, bwd)
