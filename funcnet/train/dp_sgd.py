@@ -88,7 +88,8 @@ def clipped_grad(
 
     Every op that receives a parameter must declare per-example norms (dense, convolutions and
     transposed convolutions, embedding, layer/RMS/group norm, the recurrent layers, ...), and
-    each parameter must reach one op; otherwise a trace-time error names the op. Layers whose training forward mixes examples (batch norm) are not supported.
+    each parameter must reach one op; otherwise a trace-time error names the op. Layers whose
+    training forward mixes examples (batch norm) are not supported.
 
     Args:
       model, loss: the model and a loss op (a mean over examples, as all of funcnet's).
