@@ -6,6 +6,8 @@ backward already has and the output cotangent, one entry per argument, ``None`` 
 it gives no norm for, else the squared Frobenius norm of that argument's cotangent for each
 example, shape ``[B]`` (examples along the first axis of ``dy``, any further leading axes within
 an example). For dense, ``‖xᵢ dyᵢᵀ‖² = ‖xᵢ‖²‖dyᵢ‖²``; docs/per_example.md has every identity.
+An op whose norms need its backward's intermediate values (a recurrent op's per-step
+cotangents) declares ``bwd_with_norms(res, dy) -> (cotangents, norms)`` instead: one pass.
 
 A model runs the norms pass when its layers receive ``backward=NormsPass(probe, params)``:
 they pass it on to their ops like any backward, and an op given a parameter leaf of ``params``
