@@ -22,6 +22,8 @@ from funcnet.layers import (
     rms_norm,
     serial,
 )
+from funcnet.layers.recurrent.elman import rnn_description
+from funcnet.layers.recurrent.sequence import sequence_layer
 from funcnet.losses import mean_squared_error, softmax_cross_entropy_with_integer_labels
 from funcnet.models import transformer_lm
 from funcnet.train import clipped_grad, make_dp_sgd_train_step
@@ -107,6 +109,11 @@ def test_an_op_without_norms_or_a_shared_parameter_is_an_error():
     _, params, state = model.init(jax.random.key(0), x.shape)
     with pytest.raises(TypeError, match=r"'batch_norm'.*does not"):
         clipped_grad(model, MSE, params, state, (x, x), 1.0)
+    cell = rnn_description()._replace(step_bwd_factors=None)  # a cell written without factors
+    layer = sequence_layer(cell, 3)
+    _, p, s = layer.init(jax.random.key(0), (B, 2, 3))
+    with pytest.raises(TypeError, match=r"'rnn'.*does not"):
+        clipped_grad(layer, MSE, p, s, (jnp.ones((B, 2, 3)), jnp.ones((B, 2, 3))), 1.0)
     layer = dense(3)
     _, p, s = layer.init(jax.random.key(0), x.shape)
 
