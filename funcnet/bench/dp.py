@@ -74,8 +74,13 @@ def _runners(model, x, t, warmup: int):
 
 @benchmark("dp")
 def dp_benchmark(config: BenchConfig) -> list[Row]:
+    return dp_rows(_models(), config)
+
+
+def dp_rows(models: list[tuple], config: BenchConfig) -> list[Row]:
+    """One row per ``(name, model, x, t)`` of ``models`` (the benchmark's are :func:`_models`)."""
     rows = []
-    for name, model, x, t in _models():
+    for name, model, x, t in models:
         runners = _runners(model, x, t, config.warmup)
         ms = time_interleaved([r[1] for r in runners.values()], rounds=config.rounds,
                               steps=config.steps)  # fmt: skip

@@ -28,15 +28,19 @@ either way. See docs/design.md, "Intended gradients".
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
+from funcnet.core.intended_gradient import (
+    EXACT,
+    check_intended_gradient,
+    record_surrogate,
+)
 from funcnet.core.per_example_norms import NormsPass
 from funcnet.core.vjp_forward_mode import (
     forward_mode_error,
@@ -46,25 +50,6 @@ from funcnet.core.vjp_forward_mode import (
 
 Backward = Literal["manual", "autodiff", "manual_jvp"]
 BACKWARDS: tuple[str, ...] = ("manual", "autodiff", "manual_jvp")
-EXACT = "exact"
-SURROGATE = "surrogate: "
-
-
-# The names of the ops with an intended gradient called while :func:`surrogates_called` records.
-_SURROGATES: list[set[str]] = []
-
-
-@contextlib.contextmanager
-def surrogates_called() -> Iterator[set[str]]:
-    """Record the names of the ops with an intended (surrogate) gradient that are called inside
-    the block, e.g. while tracing a model, so that a model-level check can tell that its
-    gradient is not the derivative of its loss."""
-    seen: set[str] = set()
-    _SURROGATES.append(seen)
-    try:
-        yield seen
-    finally:
-        _SURROGATES.remove(seen)
 
 
 def check_backward(backward: Any, where: str) -> None:
@@ -107,6 +92,10 @@ class Op:
       jvp: the hand-written JVP ``(primals, tangents) -> (y, ẏ)``, or ``None`` while the op has
         none (its ``"manual_jvp"`` path then raises).
       manual_jvp: ``forward``'s values with ``jvp`` as its JVP (``jax.custom_jvp``), or ``None``.
+      bwd_with_norms: ``(res, dy) -> (cotangents, norms)``: ``bwd`` and ``per_example_norms``
+        in one pass, for an op whose norms need the backward's intermediate values (a recurrent
+        op's per-step cotangents, found only inside its reverse scan); the norms pass then runs
+        the backward once, not twice.
     """
 
     name: str
@@ -121,6 +110,7 @@ class Op:
     per_example_norms: Callable[[Any, Any], tuple[Any, ...]] | None = None
     jvp: Callable[[tuple, tuple], tuple[Any, Any]] | None = None
     manual_jvp: Callable[..., Any] | None = None
+    bwd_with_norms: Callable[[Any, Any], tuple[Any, Any]] | None = None
 
     @property
     def reference(self) -> Callable[..., Any]:
@@ -132,8 +122,7 @@ class Op:
         gradient reference, for an op with an intended gradient)."""
         check_backward(backward, self.name)
         if self.gradient != EXACT:
-            for seen in _SURROGATES:
-                seen.add(self.name)
+            record_surrogate(self.name)
         if isinstance(backward, NormsPass):
             return backward.call(self, args)
         if backward == "autodiff":
@@ -167,6 +156,7 @@ class Op:
             finite_differences=self.finite_differences,
             per_example_norms=self.per_example_norms,
             jvp=self.jvp,
+            bwd_with_norms=self.bwd_with_norms,
         )
 
     def with_jvp(self, jvp: Callable[[tuple, tuple], tuple[Any, Any]]) -> Op:
@@ -190,6 +180,7 @@ def make_op(
     finite_differences: Callable[..., Any] | str | None = None,
     per_example_norms: Callable[[Any, Any], tuple[Any, ...]] | None = None,
     jvp: Callable[[tuple, tuple], tuple[Any, Any]] | None = None,
+    bwd_with_norms: Callable[[Any, Any], tuple[Any, Any]] | None = None,
 ) -> Op:
     """Bind ``fwd``/``bwd`` with ``jax.custom_vjp`` (and ``jvp``, if given, with
     ``jax.custom_jvp``) and return the :class:`Op`.
@@ -212,14 +203,15 @@ def make_op(
     may not drop (``0·x`` is not 0 for ``x = inf``).
 
     An op with parameters may declare ``per_example_norms`` (see :class:`Op`), which DP-SGD's
-    :func:`~funcnet.train.clipped_grad` uses instead of per-example gradients.
+    :func:`~funcnet.train.clipped_grad` uses instead of per-example gradients, or
+    ``bwd_with_norms`` (both from one pass; ``per_example_norms`` is then its second part).
 
     ``jvp(primals, tangents) -> (y, ẏ)`` is the hand-written forward-mode derivative: ``ẏ``
     linear in the tangents (JAX transposes it for reverse mode on the ``"manual_jvp"`` path),
     the intended derivative for an op with an intended gradient. An integer argument's tangent
     arrives as a ``float0`` zero array and is ignored.
     """
-    _check_intended_gradient(name, gradient, gradient_reference, finite_differences)
+    check_intended_gradient(name, gradient, gradient_reference, finite_differences)
     manual = jax.custom_vjp(forward)
     if unused_outputs:
 
@@ -235,6 +227,11 @@ def make_op(
         manual.defvjp(fwd_values, bwd_known_zeros, symbolic_zeros=True)
     else:
         manual.defvjp(fwd, bwd)
+    if bwd_with_norms is not None and per_example_norms is None:
+
+        def per_example_norms(res, dy):
+            return bwd_with_norms(res, dy)[1]
+
     return Op(
         name,
         forward,
@@ -248,6 +245,7 @@ def make_op(
         per_example_norms,
         jvp,
         None if jvp is None else _bind_jvp(forward, jvp),
+        bwd_with_norms,
     )
 
 
@@ -256,36 +254,6 @@ def _bind_jvp(forward: Callable[..., Any], jvp: Callable[[tuple, tuple], tuple[A
     bound = jax.custom_jvp(forward)
     bound.defjvp(jvp)
     return bound
-
-
-def _check_intended_gradient(name: str, gradient: Any, reference: Any, fd: Any) -> None:
-    """An exact op declares nothing more; an intended gradient declares all three parts."""
-    where = f"make_op({name!r})"
-    if not isinstance(gradient, str):
-        raise TypeError(f"{where}: expected gradient to be a string, got {gradient!r}.")
-    if reference is None:
-        if gradient != EXACT:
-            raise ValueError(
-                f"{where}: expected gradient_reference for the intended gradient {gradient!r}, "
-                "got None."
-            )
-        if fd is not None:
-            raise ValueError(
-                f"{where}: expected finite_differences only with a gradient_reference, got {fd!r}."
-            )
-        return
-    if not callable(reference):
-        raise TypeError(f"{where}: expected a callable gradient_reference, got {reference!r}.")
-    if not gradient.startswith(SURROGATE) or not gradient[len(SURROGATE) :].strip():
-        raise ValueError(
-            f"{where}: expected gradient to read 'surrogate: <what it is>' for an op with a "
-            f"gradient_reference, got {gradient!r}."
-        )
-    if not (callable(fd) or (isinstance(fd, str) and fd.strip())):
-        raise ValueError(
-            f"{where}: expected finite_differences to be a smooth function whose derivative is "
-            f"the intended gradient, or the reason finite differences do not apply, got {fd!r}."
-        )
 
 
 def _is_symbolic_zero(c: Any) -> bool:

@@ -6,6 +6,8 @@ backward already has and the output cotangent, one entry per argument, ``None`` 
 it gives no norm for, else the squared Frobenius norm of that argument's cotangent for each
 example, shape ``[B]`` (examples along the first axis of ``dy``, any further leading axes within
 an example). For dense, ``‖xᵢ dyᵢᵀ‖² = ‖xᵢ‖²‖dyᵢ‖²``; docs/per_example.md has every identity.
+An op whose norms need its backward's intermediate values (a recurrent op's per-step
+cotangents) declares ``bwd_with_norms(res, dy) -> (cotangents, norms)`` instead: one pass.
 
 A model runs the norms pass when its layers receive ``backward=NormsPass(probe, params)``:
 they pass it on to their ops like any backward, and an op given a parameter leaf of ``params``
@@ -97,7 +99,10 @@ def _with_norms(op: Op, is_param: tuple[bool, ...], where: str):
     def bwd(saved, dy):
         # (dargs, Σ_params ‖dθᵢ‖²): the op's own VJP, plus each example's squared norms
         res, probe = saved
-        norms = norm_fn(res, dy)
+        if op.bwd_with_norms is not None:
+            cotangents, norms = op.bwd_with_norms(res, dy)
+        else:
+            cotangents, norms = op.bwd(res, dy), norm_fn(res, dy)
         missing = [i for i, p in enumerate(is_param) if p and norms[i] is None]
         if missing:
             raise TypeError(
@@ -110,7 +115,7 @@ def _with_norms(op: Op, is_param: tuple[bool, ...], where: str):
                 f"{where}: expected {op.name!r} per-example norms of shape {probe.shape} (the "
                 f"examples along the first axis), got {total.shape}."
             )
-        return (*op.bwd(res, dy), total.astype(probe.dtype))
+        return (*cotangents, total.astype(probe.dtype))
 
     call = jax.custom_vjp(forward)
     call.defvjp(fwd, bwd)

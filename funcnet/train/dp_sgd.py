@@ -86,9 +86,10 @@ def clipped_grad(
     """The sum over examples of each example's gradient clipped to norm ``l2_clip``, by ghost
     clipping (per-example norms from the ops' backward; no per-example gradient is formed).
 
-    Every op that receives a parameter must declare per-example norms (dense, conv2d, embedding,
-    layer norm, ...), and each parameter must reach one op; otherwise a trace-time error names
-    the op. Layers whose training forward mixes examples (batch norm) are not supported.
+    Every op that receives a parameter must declare per-example norms (dense, convolutions and
+    transposed convolutions, embedding, layer/RMS/group norm, the recurrent layers, ...), and
+    each parameter must reach one op; otherwise a trace-time error names the op. Layers whose
+    training forward mixes examples (batch norm) are not supported.
 
     Args:
       model, loss: the model and a loss op (a mean over examples, as all of funcnet's).

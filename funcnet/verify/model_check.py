@@ -25,8 +25,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from funcnet.core.intended_gradient import surrogates_called
 from funcnet.core.layer import Layer
-from funcnet.core.op import Op, surrogates_called
+from funcnet.core.op import Op
 from funcnet.layers.cast import casts_in_float64
 from funcnet.verify.case_context import LOW_PRECISION_SLACK
 from funcnet.verify.finite_differences import (

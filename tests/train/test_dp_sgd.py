@@ -13,12 +13,17 @@ from funcnet.core.layer import Layer
 from funcnet.layers import (
     batch_norm,
     conv2d,
+    conv_transpose2d,
     dense,
     flatten,
+    group_norm,
+    lstm,
     relu,
     rms_norm,
     serial,
 )
+from funcnet.layers.recurrent.elman import rnn_description
+from funcnet.layers.recurrent.sequence import sequence_layer
 from funcnet.losses import mean_squared_error, softmax_cross_entropy_with_integer_labels
 from funcnet.models import transformer_lm
 from funcnet.train import clipped_grad, make_dp_sgd_train_step
@@ -49,6 +54,11 @@ FAMILIES = {  # name: (model, data kind)
     # embedding, learned positions, layer norm, attention projections, dense
     "transformer_lm": (lambda d: transformer_lm(6, context=5, features=4, num_heads=2,
                                                 num_blocks=1, dtype=d), "ids"),
+    # group norm per example over its positions, a strided transposed convolution, an LSTM over
+    # the rows (the recurrent norms: one reverse scan; each cell's are checked per op)
+    "group_norm_conv_transpose_lstm": (lambda d: serial(
+        group_norm(2, num_position_axes=2, dtype=d), conv_transpose2d(2, 2, stride=2, dtype=d),
+        flatten(num_position_axes=1), lstm(3, return_sequences=False, dtype=d)), "image"),
 }  # fmt: skip
 
 
@@ -99,6 +109,11 @@ def test_an_op_without_norms_or_a_shared_parameter_is_an_error():
     _, params, state = model.init(jax.random.key(0), x.shape)
     with pytest.raises(TypeError, match=r"'batch_norm'.*does not"):
         clipped_grad(model, MSE, params, state, (x, x), 1.0)
+    cell = rnn_description()._replace(step_bwd_factors=None)  # a cell written without factors
+    layer = sequence_layer(cell, 3)
+    _, p, s = layer.init(jax.random.key(0), (B, 2, 3))
+    with pytest.raises(TypeError, match=r"'rnn'.*does not"):
+        clipped_grad(layer, MSE, p, s, (jnp.ones((B, 2, 3)), jnp.ones((B, 2, 3))), 1.0)
     layer = dense(3)
     _, p, s = layer.init(jax.random.key(0), x.shape)
 

@@ -19,7 +19,6 @@ Residuals: ``x`` and ``w``. Derivation: docs/conv.md.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -35,7 +34,6 @@ from funcnet.core.layer import (
 )
 from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op, make_op
-from funcnet.core.per_example_norms import gram_sq_norm, leading_rows
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.initializers import Initializer
 from funcnet.layers._windows import (
@@ -54,6 +52,7 @@ from funcnet.layers._windows import (
 )
 from funcnet.layers.conv._chunks import batch_chunks
 from funcnet.layers.conv._layer import conv_like_layer
+from funcnet.layers.conv._patches import patch_matrix, patch_sq_norms
 
 
 def _conv_op(n: int, stride: Any, padding: Any, dilation: Any, groups: int, use_bias: bool) -> Op:
@@ -115,32 +114,11 @@ def _conv_op(n: int, stride: Any, padding: Any, dilation: Any, groups: int, use_
         # ‖dWᵢ‖² = Σ_g ‖X̃ᵢ,gᵀ dYᵢ,g‖² (X̃ the patch matrix, g a group); ‖dbᵢ‖² = ‖Σ_pos dYᵢ‖²
         x, w = res
         pads = geometry(x.shape, w.shape)
-        patches = _patches(flatten_batch(x, n), w.shape[:n], dy.shape[-n - 1 : -1], stride,
-                           dilation, pads)  # fmt: skip
-
-        def by_group(a):  # [*batch, *out, G·m] -> [B·G, T, m]
-            rows = leading_rows(a.reshape((*dy.shape[:-1], groups, -1)), dy.ndim - 1)
-            return rows.transpose(0, 2, 1, 3).reshape(-1, rows.shape[1], rows.shape[3])
-
-        dw = gram_sq_norm(by_group(patches), by_group(dy)).reshape(-1, groups).sum(axis=1)
-        db = jnp.sum(jnp.sum(leading_rows(dy, dy.ndim - 1), axis=1) ** 2, axis=-1)
-        return (None, dw, db) if use_bias else (None, dw)
+        patches = patch_matrix(flatten_batch(x, n), w.shape[:n], dy.shape[-n - 1 : -1], stride,
+                               dilation, pads)  # fmt: skip
+        return (None, *patch_sq_norms(patches, dy, groups, use_bias))
 
     return make_op(name, forward, fwd, bwd, per_example_norms=per_example_norms)
-
-
-def _patches(x, window, out_spatial, stride, dilation, pads) -> jax.Array:
-    """The patch matrix ``X̃`` of ``x [N, *spatial, C]``: ``[N, *out, C·Π(window)]``, channel-major
-    (each channel's window entries together), by strided slices of the padded input."""
-    xp = jnp.pad(x, ((0, 0), *pads, (0, 0)))
-    slices = []
-    for offset in itertools.product(*(range(k) for k in window)):
-        start = [o * d for o, d in zip(offset, dilation, strict=True)]
-        limit = [a + s * (m - 1) + 1 for a, s, m in zip(start, stride, out_spatial, strict=True)]
-        slices.append(lax.slice(xp, (0, *start, 0), (x.shape[0], *limit, x.shape[-1]),
-                                (1, *stride, 1)))  # fmt: skip
-    stacked = jnp.stack(slices, axis=-1)  # [N, *out, C, Π(window)]
-    return stacked.reshape((*stacked.shape[:-2], -1))
 
 
 @op_factory("conv1d")

@@ -16,7 +16,9 @@ entries) with padding ``(a, b)`` and kernel dilation ``d``; ``K = d(k − 1) + 1
                               padding (a, b)
     db = Σ_{batch, spatial} dY
 
-Residuals: ``x`` and ``w``. Derivation: docs/conv.md.
+Per example (DP-SGD's norms): ``‖dWᵢ‖² = ‖Pᵢᵀ dYᵢ‖²`` with ``P`` the patch matrix of
+``dilate_s(x)`` (stride 1, padding ``(a, b)``, dilation ``d``). Residuals: ``x`` and ``w``.
+Derivation: docs/conv.md.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from funcnet.layers._windows import (
     weight_grad_dimension_numbers,
 )
 from funcnet.layers.conv._layer import conv_like_layer
+from funcnet.layers.conv._patches import dilate, patch_matrix, patch_sq_norms
 
 
 def _conv_transpose_op(n: int, stride: Any, padding: Any, dilation: Any, use_bias: bool) -> Op:
@@ -95,7 +98,15 @@ def _conv_transpose_op(n: int, stride: Any, padding: Any, dilation: Any, use_bia
             return dx, dw
         return dx, dw, jnp.sum(dy, axis=tuple(range(dy.ndim - 1)))
 
-    return make_op(name, forward, fwd, bwd)
+    def per_example_norms(res, dy):
+        # ‖dWᵢ‖² = ‖Pᵢᵀ dYᵢ‖² (P the patches of dilate_s(X), stride 1); ‖dbᵢ‖² = ‖Σ_pos dYᵢ‖²
+        x, w = res
+        pads = geometry(x.shape, w.shape)
+        patches = patch_matrix(dilate(flatten_batch(x, n), stride), w.shape[:n],
+                               dy.shape[-n - 1 : -1], (1,) * n, dilation, pads)  # fmt: skip
+        return (None, *patch_sq_norms(patches, dy, 1, use_bias))
+
+    return make_op(name, forward, fwd, bwd, per_example_norms=per_example_norms)
 
 
 @op_factory("conv_transpose1d")

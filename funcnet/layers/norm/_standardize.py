@@ -102,3 +102,20 @@ def affine_grads(dy: jax.Array, x_hat: jax.Array, use_scale: bool, use_bias: boo
     """``(dγ, dβ) = (Σ_other dy·x̂, Σ_other dy)``, each only when used."""
     d_scale = (jnp.sum(dy * x_hat, axis=other),) if use_scale else ()
     return d_scale + ((jnp.sum(dy, axis=other),) if use_bias else ())
+
+
+def per_example_affine_norms(dy, x_hat, other, use_scale, use_bias) -> tuple[jax.Array, ...]:
+    """Per-example squared norms of ``dγ = Σ dy·x̂`` and ``dβ = Σ dy`` (summed over the axes
+    ``other`` except the example axis, 0)."""
+    if 0 not in other:
+        raise ValueError(
+            "per-example norms: expected a leading example axis outside the normalised axes, "
+            f"got an input of shape {x_hat.shape}."
+        )
+    within = tuple(a for a in other if a != 0)
+
+    def sq(a):
+        s = jnp.sum(a, axis=within)
+        return jnp.sum(s.reshape(s.shape[0], -1) ** 2, axis=1)
+
+    return ((sq(dy * x_hat),) if use_scale else ()) + ((sq(dy),) if use_bias else ())

@@ -10,6 +10,9 @@ positions and its ``C/G`` channels — is standardised as in layer normalisation
     dx = s·(g − mean(g) − x̂·mean(g·x̂)),  g = γ·dy      (means over the slice)
     dγ = Σ_{batch, positions} dy·x̂      dβ = Σ_{batch, positions} dy           saves x̂, s, γ
 
+Per example (DP-SGD's norms): the same sums over the example's own positions and inner batch
+axes, squared.
+
 ``G = 1`` is layer normalisation over ``[*positions, C]``; ``G = C`` is instance normalisation.
 Derivation: docs/normalization.md.
 """
@@ -40,6 +43,7 @@ from funcnet.layers.norm._standardize import (
     apply_affine,
     check_eps,
     expand_to,
+    per_example_affine_norms,
     standardize,
     standardize_vjp,
 )
@@ -101,7 +105,18 @@ def group_norm_op(
         other = tuple(range(dy.ndim - 1))  # the batch and position axes
         return (dx.reshape(dy.shape), *affine_grads(dy, x_hat, use_scale, use_bias, other))
 
-    return make_op("group_norm", forward, fwd, bwd)
+    def per_example_norms(res, dy):
+        # ‖dγᵢ‖² = ‖Σ_{positions of i} dy·x̂‖², ‖dβᵢ‖² = ‖Σ_{positions of i} dy‖²
+        x_hat = res[0]
+        if x_hat.ndim - 1 - k < 1:
+            raise ValueError(
+                "group_norm per-example norms: expected a leading example axis before the "
+                f"{k} position axes, got an input of shape {x_hat.shape}."
+            )
+        other = tuple(range(dy.ndim - 1))  # the example, inner batch and position axes
+        return (None, *per_example_affine_norms(dy, x_hat, other, use_scale, use_bias))
+
+    return make_op("group_norm", forward, fwd, bwd, per_example_norms=per_example_norms)
 
 
 @layer_factory("group_norm")

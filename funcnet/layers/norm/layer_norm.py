@@ -37,6 +37,7 @@ from funcnet.layers.norm._standardize import (
     check_axis_spec,
     check_eps,
     expand_to,
+    per_example_affine_norms,
     resolve_axes,
     standardize,
     standardize_vjp,
@@ -86,7 +87,7 @@ def layer_norm_op(axis: Axis = -1, eps: float = 1e-5, use_scale=True, use_bias=T
         # ‖dγᵢ‖² = ‖Σ_{other axes of i} dy·x̂‖², ‖dβᵢ‖² = ‖Σ_{other axes of i} dy‖²
         x_hat, _, _ = res
         _, other = _split_axes("layer_norm", axis, x_hat.ndim)
-        return (None, *_per_example_affine(dy, x_hat, other, use_scale, use_bias))
+        return (None, *per_example_affine_norms(dy, x_hat, other, use_scale, use_bias))
 
     return make_op("layer_norm", forward, fwd, bwd, per_example_norms=per_example_norms)
 
@@ -123,26 +124,9 @@ def rms_norm_op(axis: Axis = -1, eps: float = 1e-6, use_scale=True) -> Op:
         # ‖dγᵢ‖² = ‖Σ_{other axes of i} dy·x̂‖²
         x_hat, _, _ = res
         _, other = _split_axes("rms_norm", axis, x_hat.ndim)
-        return (None, *_per_example_affine(dy, x_hat, other, use_scale, False))
+        return (None, *per_example_affine_norms(dy, x_hat, other, use_scale, False))
 
     return make_op("rms_norm", forward, fwd, bwd, per_example_norms=per_example_norms)
-
-
-def _per_example_affine(dy, x_hat, other, use_scale, use_bias) -> tuple[jax.Array, ...]:
-    """Per-example squared norms of ``dγ = Σ dy·x̂`` and ``dβ = Σ dy`` (summed over the axes
-    ``other`` except the example axis, 0)."""
-    if 0 not in other:
-        raise ValueError(
-            "per-example norms: expected a leading example axis outside the normalised axes, "
-            f"got an input of shape {x_hat.shape}."
-        )
-    within = tuple(a for a in other if a != 0)
-
-    def sq(a):
-        s = jnp.sum(a, axis=within)
-        return jnp.sum(s.reshape(s.shape[0], -1) ** 2, axis=1)
-
-    return ((sq(dy * x_hat),) if use_scale else ()) + ((sq(dy),) if use_bias else ())
 
 
 def _norm_layer(name: str, op: Op, axis: Axis, params_for, dtype: Any) -> Layer:

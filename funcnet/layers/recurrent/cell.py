@@ -13,6 +13,11 @@ decay, ...). The helpers below are the products most cells share, forward and ba
 
     z = x W + b:   dx = dz Wᵀ,   dW = Σ xᵀ dz,   db = Σ dz      (Σ over the leading axes)
     z = h U:       dh = dz Uᵀ,   dU = Σ hᵀ dz
+
+A cell may write its backward with each parameter's gradient left *factored*, ``(x, dz)``
+for ``Σ xᵀ dz`` and ``(None, dz)`` for ``Σ dz`` (``step_bwd_factors``; ``step_bwd`` is then
+:func:`summed_step_bwd` of it). The factors are each example's gradient at one step, which is
+what DP-SGD's per-example norms need (:func:`factor_sq_norms`, docs/per_example.md).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import jax.numpy as jnp
 from jax.nn.initializers import orthogonal
 
 from funcnet.core.layer import Shape, check_floating, check_positive_int
+from funcnet.core.per_example_norms import gram_sq_norm
 from funcnet.initializers import Initializer, lecun_normal
 from funcnet.layers.dense import weight_gradient
 
@@ -54,6 +60,11 @@ class Cell(NamedTuple):
       reference_step: for a surrogate, ``step`` with ``step``'s values whose autodiff is
         ``step_bwd`` (written with ``lax.stop_gradient``); the ops' gradient reference.
       finite_differences: for a surrogate, why finite differences do not apply.
+      step_bwd_factors: ``step_bwd`` with each parameter's gradient as a factor pair ``(a, g)``
+        (``a [..., m]`` or ``None``, ``g [..., n]``): one example's gradient at this step is
+        ``aᵀ g`` (``g`` when ``a`` is ``None``), and ``step_bwd`` sums them over the leading
+        axes (:func:`summed_step_bwd`). With it the cell's ops declare per-example norms
+        (DP-SGD's ghost clipping); ``None``: they declare none.
     """
 
     name: str
@@ -67,6 +78,7 @@ class Cell(NamedTuple):
     gradient: str = "exact"
     reference_step: Callable[[jax.Array, State, Any], tuple[State, Any]] | None = None
     finite_differences: str | None = None
+    step_bwd_factors: Callable[..., tuple[jax.Array, State, Any]] | None = None
 
     @property
     def num_states(self) -> int:
@@ -104,10 +116,46 @@ def affine_bwd(x: jax.Array, w: jax.Array, dz: jax.Array) -> tuple[jax.Array, ..
     return dz @ w.T, weight_gradient(x, dz), jnp.sum(dz, axis=tuple(range(dz.ndim - 1)))
 
 
-def product_bwd(h: jax.Array, u: jax.Array, dz: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``(dh, dU)`` of ``z = h U``."""
-    # dh = dz Uᵀ, dU = Σ hᵀ dz
-    return dz @ u.T, weight_gradient(h, dz)
+def affine_factors(x: jax.Array, w: jax.Array, dz: jax.Array) -> tuple[Any, ...]:
+    """``(dx, dW, db)`` of ``z = x W + b`` with ``dW``, ``db`` as factors ``(x, dz)``, ``(None,
+    dz)`` (see :attr:`Cell.step_bwd_factors`)."""
+    # dx = dz Wᵀ; per example dW = xᵀ dz, db = dz
+    return dz @ w.T, (x, dz), (None, dz)
+
+
+def product_factors(h: jax.Array, u: jax.Array, dz: jax.Array) -> tuple[Any, ...]:
+    """``(dh, dU)`` of ``z = h U`` with ``dU`` as the factors ``(h, dz)``."""
+    # dh = dz Uᵀ; per example dU = hᵀ dz
+    return dz @ u.T, (h, dz)
+
+
+def sum_factors(factors: Any) -> Any:
+    """The parameter gradients of factor pairs, summed over the leading (batch) axes."""
+    return type(factors)(*(
+        jnp.sum(g, axis=tuple(range(g.ndim - 1))) if a is None else weight_gradient(a, g)
+        for a, g in factors
+    ))  # fmt: skip
+
+
+def summed_step_bwd(step_bwd_factors: Callable[..., tuple]) -> Callable[..., tuple]:
+    """A cell's ``step_bwd`` from its ``step_bwd_factors``: the factors summed over the batch."""
+
+    def step_bwd(x, params, state, new, res, d_new):
+        dx, d_state, factors = step_bwd_factors(x, params, state, new, res, d_new)
+        return dx, d_state, sum_factors(factors)
+
+    return step_bwd
+
+
+def factor_sq_norms(factors: Any) -> tuple[jax.Array, ...]:
+    """Each parameter's squared gradient norm per example from factor pairs of rows ``[B, R,
+    ·]`` (``R`` the rows within an example: steps, inner batch positions): ``‖aᵢᵀ gᵢ‖²_F`` in
+    the Gram or the direct form (:func:`~funcnet.core.per_example_norms.gram_sq_norm`), or
+    ``‖Σ_R gᵢ‖²`` when ``a`` is ``None``."""
+    return tuple(
+        jnp.sum(jnp.sum(g, axis=1) ** 2, axis=-1) if a is None else gram_sq_norm(a, g)
+        for a, g in factors
+    )
 
 
 def sigmoid(z: jax.Array) -> jax.Array:

@@ -22,7 +22,14 @@ from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factor
 from funcnet.core.op import Op
 from funcnet.core.registry import Arg, add_cases, op_factory
 from funcnet.initializers import Initializer, zeros
-from funcnet.layers.recurrent.cell import Cell, affine, affine_bwd, init_gated, product_bwd
+from funcnet.layers.recurrent.cell import (
+    Cell,
+    affine,
+    affine_factors,
+    init_gated,
+    product_factors,
+    summed_step_bwd,
+)
 from funcnet.layers.recurrent.scan import sequence_cases, sequence_op
 from funcnet.layers.recurrent.sequence import sequence_layer
 from funcnet.layers.recurrent.step import cell_layer, cell_op, split_input, step_case
@@ -69,15 +76,16 @@ def rnn_description(
         (h,) = state
         return (act(affine(x, p.w, p.b) + h @ p.u),), ()
 
-    def step_bwd(x, p, state, new, res, d_new):
-        # dz = dh' ⊙ act'(z); dx = dz Wᵀ, dh = dz Uᵀ, dW = Σ xᵀ dz, dU = Σ hᵀ dz, db = Σ dz
+    def step_bwd_factors(x, p, state, new, res, d_new):
+        # dz = dh' ⊙ act'(z); dx = dz Wᵀ, dh = dz Uᵀ; per example dW = xᵀ dz, dU = hᵀ dz, db = dz
         del res
         dz = act_bwd(new[0], d_new[0])
-        dx, dw, db = affine_bwd(x, p.w, dz)
-        dh, du = product_bwd(state[0], p.u, dz)
+        dx, dw, db = affine_factors(x, p.w, dz)
+        dh, du = product_factors(state[0], p.u, dz)
         return dx, (dh,), RNNParams(dw, du, db)
 
-    return Cell("rnn", RNNParams, None, init, lambda p: p.w.shape[0], step, step_bwd)
+    return Cell("rnn", RNNParams, None, init, lambda p: p.w.shape[0], step,
+                summed_step_bwd(step_bwd_factors), step_bwd_factors=step_bwd_factors)  # fmt: skip
 
 
 @op_factory("rnn")

@@ -31,10 +31,11 @@ from funcnet.layers.recurrent.cell import (
     Cell,
     add_bias,
     affine,
-    affine_bwd,
+    affine_factors,
     init_gated,
-    product_bwd,
+    product_factors,
     sigmoid,
+    summed_step_bwd,
 )
 from funcnet.layers.recurrent.scan import sequence_cases, sequence_op
 from funcnet.layers.recurrent.sequence import masked_input, sequence_layer
@@ -70,20 +71,21 @@ def gru_description(
         n = jnp.tanh(xn + r * m)
         return (n + upd * (h - n),), jnp.concatenate([r, upd, n, m], axis=-1)
 
-    def step_bwd(x, p, state, new, res, d_new):
-        # dzx = [dzr, dzu, dzn], dzh = [dzr, dzu, dzn r]; dh = dh' u + dzh Uᵀ, db_hn = Σ dzn r
+    def step_bwd_factors(x, p, state, new, res, d_new):
+        # dzx = [dzr, dzu, dzn], dzh = [dzr, dzu, dzn r]; dh = dh' u + dzh Uᵀ; per example
+        # dW = xᵀ dzx, dU = hᵀ dzh, db = dzx, db_hn = dzn r
         (h,), (dh_new,) = state, d_new
         r, upd, n, m = jnp.split(res, 4, axis=-1)
         dzn = dh_new * (1 - upd) * (1 - n * n)
         dzr = dzn * m * r * (1 - r)
         dzu = dh_new * (h - n) * upd * (1 - upd)
         dzm = dzn * r
-        dx, dw, db = affine_bwd(x, p.w, jnp.concatenate([dzr, dzu, dzn], axis=-1))
-        dh, du = product_bwd(h, p.u, jnp.concatenate([dzr, dzu, dzm], axis=-1))
-        db_hn = jnp.sum(dzm, axis=tuple(range(dzm.ndim - 1)))
-        return dx, (dh + dh_new * upd,), GRUParams(dw, du, db, db_hn)
+        dx, dw, db = affine_factors(x, p.w, jnp.concatenate([dzr, dzu, dzn], axis=-1))
+        dh, du = product_factors(h, p.u, jnp.concatenate([dzr, dzu, dzm], axis=-1))
+        return dx, (dh + dh_new * upd,), GRUParams(dw, du, db, (None, dzm))
 
-    return Cell("gru", GRUParams, None, init, lambda p: p.w.shape[0], step, step_bwd)
+    return Cell("gru", GRUParams, None, init, lambda p: p.w.shape[0], step,
+                summed_step_bwd(step_bwd_factors), step_bwd_factors=step_bwd_factors)  # fmt: skip
 
 
 @op_factory("gru")

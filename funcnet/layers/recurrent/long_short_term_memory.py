@@ -29,10 +29,11 @@ from funcnet.initializers import Initializer, zeros
 from funcnet.layers.recurrent.cell import (
     Cell,
     affine,
-    affine_bwd,
+    affine_factors,
     init_gated,
-    product_bwd,
+    product_factors,
     sigmoid,
+    summed_step_bwd,
 )
 from funcnet.layers.recurrent.scan import sequence_cases, sequence_op
 from funcnet.layers.recurrent.sequence import sequence_layer
@@ -70,7 +71,7 @@ def lstm_description(
         c_new = f * c + i * g
         return (o * jnp.tanh(c_new), c_new), jnp.concatenate([i, f, g, o], axis=-1)
 
-    def step_bwd(x, p, state, new, gates, d_new):
+    def step_bwd_factors(x, p, state, new, gates, d_new):
         # dz = [dĉ g i(1−i), dĉ c f(1−f), dĉ i(1−g²), dh' tanh c' o(1−o)], dc = dĉ f, dh = dz Uᵀ
         # with dĉ = dc' + dh' o (1 − tanh² c')
         (h, c), (_, c_new), (dh_new, dc_new) = state, new, d_new
@@ -80,11 +81,12 @@ def lstm_description(
         dzi, dzf = dc_tot * g * i * (1 - i), dc_tot * c * f * (1 - f)
         dzg, dzo = dc_tot * i * (1 - g * g), dh_new * tc * o * (1 - o)
         dz = jnp.concatenate([dzi, dzf, dzg, dzo], axis=-1)
-        dx, dw, db = affine_bwd(x, p.w, dz)
-        dh, du = product_bwd(h, p.u, dz)
+        dx, dw, db = affine_factors(x, p.w, dz)  # per example dW = xᵀ dz, db = dz
+        dh, du = product_factors(h, p.u, dz)  # per example dU = hᵀ dz
         return dx, (dh, dc_tot * f), LSTMParams(dw, du, db)
 
-    return Cell("lstm", LSTMParams, LSTMState, init, lambda p: p.w.shape[0], step, step_bwd)
+    return Cell("lstm", LSTMParams, LSTMState, init, lambda p: p.w.shape[0], step,
+                summed_step_bwd(step_bwd_factors), step_bwd_factors=step_bwd_factors)  # fmt: skip
 
 
 @op_factory("lstm")

@@ -13,6 +13,12 @@ The residuals per step are the carried states and the step's own ``res`` (RNN ``
 ``h, c`` and four gates; GRU ``h`` and ``r, u, n, h U_n + b_hn``); the state a step started
 from is read from the carried states by index inside the backward scan.
 
+DP-SGD's per-example norms (``bwd_with_norms``, for a cell with ``step_bwd_factors``): each
+parameter's gradient on example ``i`` is ``Σ_t aᵢₜᵀ gᵢₜ`` (``x_t`` and ``dz_t`` for ``W``), so the
+same reverse scan also stacks each step's distinct factors over time (``[T, ..., ·]``; ``x`` is
+not copied) and its squared norm is the Gram form over the steps and inner batch axes of the
+example, ``Σ_{t,s} (aᵢₜ·aᵢₛ)(gᵢₜ·gᵢₛ)`` (or ``aᵢᵀgᵢ`` formed, whichever is cheaper).
+
 Options, closed over by the factory: ``reverse`` (scan from the last step; ``ys`` stays aligned
 with ``x``), ``truncate=k`` (the gradient through the state is cut before every k-th step of
 the scan, counted in scan order: an intended gradient, whose reference applies
@@ -30,8 +36,9 @@ import jax.numpy as jnp
 from jax import lax
 
 from funcnet.core.op import Op, make_op
+from funcnet.core.per_example_norms import leading_rows
 from funcnet.core.registry import Arg, Case
-from funcnet.layers.recurrent.cell import Cell, param_shapes
+from funcnet.layers.recurrent.cell import Cell, factor_sq_norms, param_shapes, sum_factors
 
 
 def check_truncate(name: str, truncate: int | None) -> None:
@@ -114,11 +121,13 @@ def sequence_op(
         y, (carried, step_res) = scan(x, state0, params, mask)
         return y, ((x, state0, params, mask), carried, step_res)
 
-    def bwd(res, dy):
-        # d_state_{t-1}, dx_t, dparams_t = step_bwd(d_state_t + dys_t); dparams = Σ_t dparams_t
+    def backward(res, dy, with_norms=False):
+        """The reverse scan; ``with_norms``: each step's parameter factors are stacked over time
+        too, and the per-example squared norms computed from them after the scan."""
         (x, state0, params, mask), carried, step_res = res
         dys, dfinal = dy[0], tuple(dy[1:])
         m = _time_first(mask != 0, -1)[..., None].astype(x.dtype) if masked else None
+        layout = []  # with_norms: where each parameter's factors are among the stacked arrays
 
         def body(carry, inp):
             d_state, d_params = carry
@@ -129,23 +138,43 @@ def sequence_op(
             d_new = tuple(d + dy_t if i == out else d for i, d in enumerate(d_state))
             if masked:  # a padded step passes the state's cotangent straight through
                 d_new = tuple(m_t * d for d in d_new)
-            dx_t, d_prev, d_params_t = cell.step_bwd(x_t, params, prev_t, new_t, res_t, d_new)
+            step_args = (x_t, params, prev_t, new_t, res_t, d_new)
+            if with_norms:  # each example's factors at this step, stacked over time
+                dx_t, d_prev, factors = cell.step_bwd_factors(*step_args)
+                d_params_t, stacked = sum_factors(factors), _distinct(factors, x_t, layout)
+            else:
+                (dx_t, d_prev, d_params_t), stacked = cell.step_bwd(*step_args), ()
             if masked:
                 d_prev = tuple(p + (1 - m_t) * d for p, d in zip(d_prev, d_state, strict=True))
             if truncate is not None:
                 d_prev = tuple(jnp.where(_cut(truncate, s), jnp.zeros_like(d), d) for d in d_prev)
             # the parameter gradients accumulate step by step: no [T, ..., G·H] stack of dz
-            return (d_prev, jax.tree.map(jnp.add, d_params, d_params_t)), dx_t
+            return (d_prev, jax.tree.map(jnp.add, d_params, d_params_t)), (dx_t, stacked)
 
         length = x.shape[-2]
         xs = (_time_first(x), _time_first(dys), jnp.arange(length), _scan_order(length, reverse),
               m, carried, step_res)  # fmt: skip
         zeros = jax.tree.map(jnp.zeros_like, params)
-        (d_state0, d_params), dx = lax.scan(body, (dfinal, zeros), xs, reverse=not reverse)
-        return (jnp.moveaxis(dx, 0, -2), *d_state0, *d_params, *((None,) if masked else ()))
+        (d_state0, d_params), (dx, stacked) = lax.scan(body, (dfinal, zeros), xs,
+                                                       reverse=not reverse)  # fmt: skip
+        cotangents = (jnp.moveaxis(dx, 0, -2), *d_state0, *d_params,
+                      *((None,) if masked else ()))  # fmt: skip
+        if not with_norms:
+            return cotangents
+        norms = _norms_of_stacked(layout, stacked, _time_first(x))
+        return cotangents, (None,) * (1 + num_states) + norms + ((None,) if masked else ())
 
+    def bwd(res, dy):
+        # d_state_{t-1}, dx_t, dparams_t = step_bwd(d_state_t + dys_t); dparams = Σ_t dparams_t
+        return backward(res, dy)
+
+    def bwd_with_norms(res, dy):
+        # as bwd; ‖dθᵢ‖² = ‖Σ_t aᵢₜᵀ gᵢₜ‖² = Σ_{t,s} (aᵢₜ·aᵢₛ)(gᵢₜ·gᵢₛ) from each step's factors
+        return backward(res, dy, with_norms=True)
+
+    with_norms = None if cell.step_bwd_factors is None else bwd_with_norms
     if truncate is None and cell.reference_step is None:
-        return make_op(cell.name, forward, fwd, bwd)
+        return make_op(cell.name, forward, fwd, bwd, bwd_with_norms=with_norms)
     truncated = "" if truncate is None else f"truncated BPTT, cut every {truncate} steps"
     if cell.reference_step is None:
         gradient, fd = (
@@ -160,7 +189,43 @@ def sequence_op(
         gradient = cell.gradient + (f"; {truncated}" if truncated else "")
         fd = cell.finite_differences
     return make_op(cell.name, forward, fwd, bwd, gradient=gradient,
-                   gradient_reference=reference, finite_differences=fd)  # fmt: skip
+                   gradient_reference=reference, finite_differences=fd,
+                   bwd_with_norms=with_norms)  # fmt: skip
+
+
+def _distinct(factors, x_t: jax.Array, layout: list) -> tuple[jax.Array, ...]:
+    """The arrays of one step's factor pairs to stack over time, each once (several parameters
+    share a ``dz``) and ``x_t`` not at all (the op's input is ``x`` itself); ``layout`` (filled
+    on the scan body's one trace) records each pair's place: an index, ``"x"`` or ``None``."""
+    arrays, index = [], {}
+
+    def place(a):
+        if a is None or a is x_t:
+            return None if a is None else "x"
+        if id(a) not in index:
+            index[id(a)] = len(arrays)
+            arrays.append(a)
+        return index[id(a)]
+
+    layout[:] = [(place(a), place(g)) for a, g in factors]
+    return tuple(arrays)
+
+
+def _norms_of_stacked(layout: list, stacked: tuple, x: jax.Array) -> tuple[jax.Array, ...]:
+    """Each parameter's per-example squared norm from its factors stacked over time ``[T, B,
+    *inner, ·]`` (``x`` time-first too): the rows of example ``i`` are its steps and inner
+    batch positions."""
+
+    def rows(k):  # [T, B, *inner, ·] -> [B, T·inner, ·]
+        a = jnp.moveaxis(x if k == "x" else stacked[k], 0, 1)
+        return leading_rows(a, a.ndim - 1)
+
+    if x.ndim < 3:
+        raise ValueError(
+            "per-example norms: expected a sequence input [B, ..., T, F] with a leading example "
+            f"axis, got shape {x.shape[1:-1] + x.shape[:1] + x.shape[-1:]}."
+        )
+    return factor_sq_norms([(None if a is None else rows(a), rows(g)) for a, g in layout])
 
 
 def _args(cell: Cell, batch: tuple[int, ...], length: int, masked: bool) -> tuple[Arg, ...]:

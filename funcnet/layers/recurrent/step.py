@@ -26,14 +26,17 @@ from funcnet.core.layer import (
     check_shape_rank,
 )
 from funcnet.core.op import Op, check_backward, make_op
+from funcnet.core.per_example_norms import leading_rows
 from funcnet.core.registry import Arg, Case
 from funcnet.layers.recurrent.cell import (
     Cell,
     check_cell_config,
     described,
+    factor_sq_norms,
     param_shapes,
     params_dtype,
     state_parts_checked,
+    sum_factors,
 )
 
 
@@ -70,11 +73,22 @@ def cell_op(cell: Cell) -> Op:
         dx, d_state, d_params = cell.step_bwd(x, params, state, new, step_res, d_new)
         return (dx, *d_state, *d_params)
 
+    def bwd_with_norms(res, dy):
+        # as bwd; ‖dθᵢ‖² = ‖aᵢᵀ gᵢ‖² from the step's factors (rows: the inner batch positions)
+        x, state, params, new, step_res = res
+        d_new = (dy,) if num_states == 1 else tuple(dy)
+        dx, d_state, factors = cell.step_bwd_factors(x, params, state, new, step_res, d_new)
+        rows = [tuple(None if a is None else leading_rows(a, a.ndim - 1) for a in pair)
+                for pair in factors]  # fmt: skip
+        norms = (None,) * (1 + num_states) + factor_sq_norms(rows)
+        return (dx, *d_state, *sum_factors(factors)), norms
+
+    with_norms = None if cell.step_bwd_factors is None else bwd_with_norms
     if cell.reference_step is None:
-        return make_op(f"{cell.name}_cell", forward, fwd, bwd)
+        return make_op(f"{cell.name}_cell", forward, fwd, bwd, bwd_with_norms=with_norms)
     return make_op(f"{cell.name}_cell", forward, fwd, bwd, gradient=cell.gradient,
-                   gradient_reference=reference,
-                   finite_differences=cell.finite_differences)  # fmt: skip
+                   gradient_reference=reference, finite_differences=cell.finite_differences,
+                   bwd_with_norms=with_norms)  # fmt: skip
 
 
 def cell_layer(cell: Cell, features: int, *, dtype: Any = jnp.float32) -> Layer:

@@ -22,7 +22,7 @@ from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factor
 from funcnet.core.op import Op
 from funcnet.core.registry import Arg, add_cases, op_factory
 from funcnet.initializers import Initializer, lecun_normal, zeros
-from funcnet.layers.recurrent.cell import Cell, affine, affine_bwd
+from funcnet.layers.recurrent.cell import Cell, affine, affine_factors, summed_step_bwd
 from funcnet.layers.recurrent.scan import sequence_cases, sequence_op
 from funcnet.layers.recurrent.sequence import sequence_layer
 
@@ -49,14 +49,15 @@ def leaky_integrator_description(
     def step(x, state, p):
         return (beta * state[0] + affine(x, p.w, p.b),), ()
 
-    def step_bwd(x, p, state, new, res, d_new):
-        # dV[t−1] = β dV, dx = dV Wᵀ, dW = Σ xᵀ dV, db = Σ dV
+    def step_bwd_factors(x, p, state, new, res, d_new):
+        # dV[t−1] = β dV, dx = dV Wᵀ; per example dW = xᵀ dV, db = dV
         del state, new, res
-        dx, dw, db = affine_bwd(x, p.w, d_new[0])
+        dx, dw, db = affine_factors(x, p.w, d_new[0])
         return dx, (beta * d_new[0],), LeakyIntegratorParams(dw, db)
 
     return Cell("leaky_integrator", LeakyIntegratorParams, None, init, lambda p: p.w.shape[0],
-                step, step_bwd)  # fmt: skip
+                step, summed_step_bwd(step_bwd_factors),
+                step_bwd_factors=step_bwd_factors)  # fmt: skip
 
 
 @op_factory("leaky_integrator")

@@ -32,7 +32,13 @@ import jax.numpy as jnp
 from jax import lax
 
 from funcnet.initializers import Initializer, lecun_normal, zeros
-from funcnet.layers.recurrent.cell import Cell, affine, affine_bwd, product_bwd
+from funcnet.layers.recurrent.cell import (
+    Cell,
+    affine,
+    affine_factors,
+    product_factors,
+    summed_step_bwd,
+)
 from funcnet.layers.spiking.surrogate import Surrogate, describe, heaviside, spike_reference
 
 RESETS = ("subtract", "zero")
@@ -66,10 +72,6 @@ def lif_params_type(recurrent: bool, learn_beta: bool, learn_alpha: bool) -> typ
 def _per_neuron(a: jax.Array, like: jax.Array) -> jax.Array:
     """A ``[H]`` vector broadcast explicitly over ``like``'s leading axes."""
     return jnp.expand_dims(a, tuple(range(like.ndim - 1)))
-
-
-def _batch_sum(a: jax.Array) -> jax.Array:
-    return jnp.sum(a, axis=tuple(range(a.ndim - 1)))
 
 
 def lif_description(
@@ -131,8 +133,9 @@ def lif_description(
         v, i = integrate(x, state, p, lax.stop_gradient(s) if detach_reset else s)
         return (spike_reference(sur, v - theta), v, *((i,) if synaptic else ())), ()
 
-    def step_bwd(x, p, state, new, res, d_new):
-        # dV = dV' + dS' σ(V' − θ), dz = dV (+ dI'); dV[t−1] = β dV; dS[t−1] = −θ dV + dz Uᵀ
+    def step_bwd_factors(x, p, state, new, res, d_new):
+        # dV = dV' + dS' σ(V' − θ), dz = dV (+ dI'); dV[t−1] = β dV; dS[t−1] = −θ dV + dz Uᵀ;
+        # per example dW = xᵀ dz, dU = S[t−1]ᵀ dz, db = dz, dβ = dV ⊙ V[t−1], dα = dI ⊙ I[t−1]
         del res
         s, v = state[0], state[1]
         dv = d_new[1] + d_new[0] * sur.derivative(new[1] - theta)
@@ -144,20 +147,20 @@ def lif_description(
             ds_prev = jnp.zeros_like(s)
         else:
             ds_prev = -theta * dv if reset == "subtract" else -b * v * dv
-        dx, dw, db = affine_bwd(x, p.w, dz)
+        dx, dw, db = affine_factors(x, p.w, dz)
         grads = {"w": dw, "b": db}
         if recurrent:
-            ds_rec, grads["u"] = product_bwd(s, p.u, dz)
+            ds_rec, grads["u"] = product_factors(s, p.u, dz)
             ds_prev = ds_prev + ds_rec
-        if learn_beta:
-            sb = jax.nn.sigmoid(p.beta_logit)
-            grads["beta_logit"] = _batch_sum(dv * kept) * sb * (1 - sb)
+        if learn_beta:  # through the logit: dβ β (1 − β)
+            sb = _per_neuron(jax.nn.sigmoid(p.beta_logit), v)
+            grads["beta_logit"] = (None, dv * kept * (sb * (1 - sb)))
         d_state = (ds_prev, dv_prev)
         if synaptic:
             d_state = (*d_state, a * dz)
             if learn_alpha:
-                sa = jax.nn.sigmoid(p.alpha_logit)
-                grads["alpha_logit"] = _batch_sum(dz * state[2]) * sa * (1 - sa)
+                sa = _per_neuron(jax.nn.sigmoid(p.alpha_logit), v)
+                grads["alpha_logit"] = (None, dz * state[2] * (sa * (1 - sa)))
         return dx, d_state, params_type(**grads)
 
     return Cell(
@@ -167,9 +170,10 @@ def lif_description(
         init,
         lambda p: p.w.shape[0],
         step,
-        step_bwd,
+        summed_step_bwd(step_bwd_factors),
         output=0,
         gradient=describe(sur),
         reference_step=reference_step,
         finite_differences=NO_FINITE_DIFFERENCES,
+        step_bwd_factors=step_bwd_factors,
     )
