@@ -79,7 +79,7 @@ def check_jvp_finite_differences(ctx: CaseContext) -> list[LeafError]:
     return [
         directional_error(
             "jvp_finite_differences",
-            "⟨dy, J v⟩",
+            "⟨dy,Jv⟩",
             _contract(dy64, dy_manual),
             central_difference(along, h),
             _norm(dy64) * _norm(dy_manual),
@@ -102,7 +102,7 @@ def check_adjoint(ctx: CaseContext) -> list[LeafError]:
     )
     return [
         directional_error(
-            "adjoint", "⟨J v, dy⟩ − ⟨v, Jᵀ dy⟩", forward, backward, norm, ctx.tol.autodiff,
+            "adjoint", "⟨Jv,dy⟩−⟨v,Jᵀdy⟩", forward, backward, norm, ctx.tol.autodiff,
             ctx.tol.fd_floor,
         )
     ]  # fmt: skip
