@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from funcnet.cpu_flags import prefer_xla_convolutions
+
 DTYPES = ("float64", "float32", "bfloat16", "float16")
 
 
@@ -254,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return its exit status (2 for a usage error, after argparse's message)."""
+    prefer_xla_convolutions()  # before JAX's CPU backend starts (funcnet/cpu_flags.py)
     try:
         args = build_parser().parse_args(argv)
         return int(args.func(args))

@@ -150,4 +150,5 @@ def machine() -> dict[str, Any]:
         "jax": jax.__version__,
         "backend": jax.default_backend(),
         "devices": [d.device_kind for d in devices],
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
     }
