@@ -9,17 +9,16 @@ updates module by module, unlocked.
 from __future__ import annotations
 
 import functools
-import time
 from typing import Any
 
 import jax
 import optax
-from tqdm.auto import tqdm
 
 from funcnet.core.op import Backward
-from funcnet.data.dataset import Dataset, batches, num_batches
+from funcnet.data.dataset import Dataset
 from funcnet.dni.agreement import gradient_cosines
 from funcnet.dni.model import DecoupledModel, DecoupledParams, decoupled_objective
+from funcnet.train.epochs import run_epochs
 
 
 def make_decoupled_step(model: DecoupledModel, optimizer: optax.GradientTransformation,
@@ -68,26 +67,17 @@ def fit_decoupled(
     cosine on that many training examples, ``cosine_<k>``)."""
     step = make_decoupled_step(model, optimizer, backward)
     opt_state = jax.jit(optimizer.init)(params)  # eagerly, each leaf would compile its own zeros
-    steps = num_batches(len(train), batch_size, drop_remainder=True)
-    bar = tqdm(total=epochs * steps, disable=not progress, unit="step", leave=False)
-    history = []
-    for epoch in range(epochs):
-        key, order_key = jax.random.split(key)
-        start, sums = time.perf_counter(), [0.0, 0.0]
-        for x, labels in batches(train, batch_size, key=order_key, drop_remainder=True):
-            params, opt_state, loss, accuracy = step(params, opt_state, x, labels)
-            sums = [sums[0] + loss, sums[1] + accuracy]
-            bar.update()
-        row = {"epoch": epoch + 1, "train_loss": float(sums[0]) / steps}
-        row["train_accuracy"] = float(sums[1]) / steps
-        if eval_data is not None:
-            metrics = evaluate_decoupled(model, params, eval_data)
-            row.update({f"eval_{k}": v for k, v in metrics.items()})
-        if cosine_examples:
-            x, labels = train.x[:cosine_examples], train.y[:cosine_examples]
-            for k, c in enumerate(gradient_cosines(model, params, x, labels)):
-                row[f"cosine_{k}"] = c
-        row["seconds"] = time.perf_counter() - start
-        history.append(row)
-    bar.close()
+
+    def evaluate(params: DecoupledParams) -> dict[str, float]:
+        return evaluate_decoupled(model, params, eval_data)
+
+    def cosines(params: DecoupledParams) -> dict[str, float]:
+        x, labels = train.x[:cosine_examples], train.y[:cosine_examples]
+        return {f"cosine_{k}": c for k, c in enumerate(gradient_cosines(model, params, x, labels))}
+
+    params, _, history = run_epochs(
+        step, params, opt_state, train, key=key, epochs=epochs, batch_size=batch_size,
+        evaluate=evaluate if eval_data is not None else None,
+        diagnose=cosines if cosine_examples else None, progress=progress,
+    )  # fmt: skip
     return params, history

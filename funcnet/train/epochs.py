@@ -26,6 +26,7 @@ def run_epochs(
     epochs: int,
     batch_size: int,
     evaluate: Callable[[Any], dict[str, float]] | None = None,
+    diagnose: Callable[[Any], dict[str, float]] | None = None,
     progress: bool = False,
 ) -> tuple[Any, Any, list[dict[str, float]]]:
     """Run ``step(params, opt_state, x, labels) -> (params, opt_state, loss, accuracy)`` over
@@ -34,7 +35,7 @@ def run_epochs(
     Returns:
       ``(params, opt_state, history)``, one history row per epoch: ``epoch``, ``train_loss`` and
       ``train_accuracy`` (means over the epoch's steps), ``evaluate(params)``'s metrics as
-      ``eval_<name>``, ``seconds``.
+      ``eval_<name>``, ``diagnose(params)``'s under their own names, ``seconds``.
     """
     steps = num_batches(len(train), batch_size, drop_remainder=True)
     bar = tqdm(total=epochs * steps, disable=not progress, unit="step", leave=False)
@@ -50,6 +51,8 @@ def run_epochs(
                "train_accuracy": float(sums[1]) / steps}  # fmt: skip
         if evaluate is not None:
             row.update({f"eval_{k}": v for k, v in evaluate(params).items()})
+        if diagnose is not None:
+            row.update(diagnose(params))
         row["seconds"] = time.perf_counter() - start
         history.append(row)
     bar.close()
