@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from funcnet.core.jvp_rules import linear_jvp
 from funcnet.core.op import Op, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 
@@ -26,7 +27,7 @@ def add_op() -> Op:
         del res
         return dy, dy
 
-    return make_op("add", forward, fwd, bwd)
+    return make_op("add", forward, fwd, bwd, jvp=linear_jvp(forward))  # ȧ + ḃ
 
 
 add_cases(

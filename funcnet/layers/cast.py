@@ -21,6 +21,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from funcnet.core.jvp_rules import linear_jvp
 from funcnet.core.op import Op, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 
@@ -63,7 +64,7 @@ def cast_op(dtype: Any) -> Op:
         # dx = dy, in x's dtype
         return (dy.astype(witness.dtype),)
 
-    return make_op("cast", forward, fwd, bwd)
+    return make_op("cast", forward, fwd, bwd, jvp=linear_jvp(forward))  # ẋ cast
 
 
 def _cases() -> list[Case]:

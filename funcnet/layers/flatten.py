@@ -15,6 +15,7 @@ import math
 
 import jax.numpy as jnp
 
+from funcnet.core.jvp_rules import linear_jvp
 from funcnet.core.layer import Layer, check_int, check_shape_rank, op_layer
 from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op, make_op, shape_witness
@@ -40,7 +41,7 @@ def flatten_op(*, num_position_axes: int) -> Op:
         # dx = dy reshaped to x's shape (the Jacobian is the identity)
         return (dy.reshape(res[0].shape[1:]),)
 
-    return make_op("flatten", forward, fwd, bwd)
+    return make_op("flatten", forward, fwd, bwd, jvp=linear_jvp(forward))  # ẋ reshaped
 
 
 @layer_factory("flatten")

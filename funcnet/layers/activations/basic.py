@@ -27,6 +27,7 @@ from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.layers.activations._helpers import (
     KINK,
     add_activation_layer_cases,
+    diagonal_jvp,
     finite_float,
     shape_cases,
 )
@@ -46,7 +47,11 @@ def identity_op() -> Op:
         # dx = dy
         return (dy,)
 
-    return make_op("identity", forward, fwd, bwd)
+    def jvp(primals, tangents):
+        # ẏ = ẋ
+        return primals[0], tangents[0]
+
+    return make_op("identity", forward, fwd, bwd, jvp=jvp)
 
 
 @op_factory("sigmoid")
@@ -65,7 +70,8 @@ def sigmoid_op() -> Op:
         (y,) = res
         return (dy * y * (1 - y),)
 
-    return make_op("sigmoid", forward, fwd, bwd)
+    jvp = diagonal_jvp(forward, lambda x, y: y * (1 - y))  # ẏ = ẋ ∘ y ∘ (1 − y)
+    return make_op("sigmoid", forward, fwd, bwd, jvp=jvp)
 
 
 @op_factory("tanh")
@@ -84,7 +90,8 @@ def tanh_op() -> Op:
         (y,) = res
         return (dy * (1 - y) * (1 + y),)
 
-    return make_op("tanh", forward, fwd, bwd)
+    jvp = diagonal_jvp(forward, lambda x, y: (1 - y) * (1 + y))  # ẏ = ẋ ∘ (1 − y²)
+    return make_op("tanh", forward, fwd, bwd, jvp=jvp)
 
 
 @op_factory("relu")
@@ -106,12 +113,7 @@ def relu_op() -> Op:
         (y,) = res
         return (jnp.where(y > 0, dy, 0),)
 
-    def jvp(primals, tangents):
-        # ẏ = ẋ ∘ [x > 0]: the same diagonal Jacobian as the backward
-        (x,), (dx,) = primals, tangents
-        y = forward(x)
-        return y, jnp.where(y > 0, dx, 0)
-
+    jvp = diagonal_jvp(forward, lambda x, y: (y > 0).astype(y.dtype))  # ẏ = ẋ ∘ [y > 0]
     return make_op("relu", forward, fwd, bwd, jvp=jvp)
 
 
@@ -131,7 +133,9 @@ def leaky_relu_op(negative_slope: float = 0.01) -> Op:
         (nonnegative,) = res
         return (jnp.where(nonnegative, dy, slope * dy),)
 
-    return make_op("leaky_relu", forward, fwd, bwd)
+    # ẏ = ẋ ∘ (1 if x ≥ 0 else s)
+    jvp = diagonal_jvp(forward, lambda x, y: jnp.where(x >= 0, 1.0, slope).astype(y.dtype))
+    return make_op("leaky_relu", forward, fwd, bwd, jvp=jvp)
 
 
 @layer_factory("identity")

@@ -28,6 +28,7 @@ from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.layers.activations._helpers import (
     KINK,
     add_activation_layer_cases,
+    diagonal_jvp,
     finite_float,
     shape_cases,
 )
@@ -57,7 +58,9 @@ def elu_op(alpha: float = 1.0) -> Op:
         (y,) = res
         return (jnp.where(y > 0, dy, dy * (y + alpha)),)
 
-    return make_op("elu", forward, fwd, bwd)
+    # ẏ = ẋ ∘ (1 if y > 0 else y + α)
+    jvp = diagonal_jvp(forward, lambda x, y: jnp.where(y > 0, 1.0, y + alpha).astype(y.dtype))
+    return make_op("elu", forward, fwd, bwd, jvp=jvp)
 
 
 @op_factory("gelu")
@@ -88,11 +91,7 @@ def gelu_op(approximate: bool = False) -> Op:
         cdf = 0.5 * lax.erfc(-x * _SQRT_HALF)
         return cdf + x * (_INV_SQRT_2PI * jnp.exp(-0.5 * x * x))
 
-    def jvp(primals, tangents):
-        # ẏ = ẋ ∘ f′(x): the same diagonal Jacobian as the backward
-        (x,), (dx,) = primals, tangents
-        return forward(x), dx * derivative(x)
-
+    jvp = diagonal_jvp(forward, lambda x, y: derivative(x))  # ẏ = ẋ ∘ f′(x)
     return make_op("gelu", forward, fwd, bwd, jvp=jvp)
 
 
@@ -112,7 +111,8 @@ def softplus_op() -> Op:
         (y,) = res
         return (-dy * jnp.expm1(-y),)
 
-    return make_op("softplus", forward, fwd, bwd)
+    jvp = diagonal_jvp(forward, lambda x, y: -jnp.expm1(-y))  # ẏ = ẋ ∘ σ(x) = ẋ ∘ (1 − e^(−y))
+    return make_op("softplus", forward, fwd, bwd, jvp=jvp)
 
 
 @layer_factory("elu")

@@ -68,7 +68,13 @@ def softmax_op(axis: int = -1) -> Op:
         (y,) = res
         return (y * (dy - jnp.sum(dy * y, axis=axis, keepdims=True)),)
 
-    return make_op("softmax", forward, fwd, bwd)
+    def jvp(primals, tangents):
+        # ẏ = y ∘ (ẋ − Σ_axis(y ∘ ẋ)): the same symmetric J = diag(y) − y yᵀ
+        (x,), (dx,) = primals, tangents
+        y = forward(x)
+        return y, y * (dx - jnp.sum(y * dx, axis=axis, keepdims=True))
+
+    return make_op("softmax", forward, fwd, bwd, jvp=jvp)
 
 
 @op_factory("log_softmax")
@@ -90,7 +96,13 @@ def log_softmax_op(axis: int = -1) -> Op:
         (y,) = res
         return (dy - jnp.exp(y) * jnp.sum(dy, axis=axis, keepdims=True),)
 
-    return make_op("log_softmax", forward, fwd, bwd)
+    def jvp(primals, tangents):
+        # ẏ = ẋ − Σ_axis(softmax ∘ ẋ), softmax = exp(y)
+        (x,), (dx,) = primals, tangents
+        y = forward(x)
+        return y, dx - jnp.sum(jnp.exp(y) * dx, axis=axis, keepdims=True)
+
+    return make_op("log_softmax", forward, fwd, bwd, jvp=jvp)
 
 
 @layer_factory("softmax")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from funcnet.core.jvp_rules import linear_jvp
 from funcnet.core.layer import check_positive_int
 from funcnet.core.op import Op, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
@@ -56,7 +57,7 @@ def split_heads_op(num_heads: int) -> Op:
         del res
         return (merge(dy, num_heads),)
 
-    return make_op("split_heads", forward, fwd, bwd)
+    return make_op("split_heads", forward, fwd, bwd, jvp=linear_jvp(forward))  # ẋ split
 
 
 @op_factory("merge_heads")
@@ -75,7 +76,7 @@ def merge_heads_op(num_heads: int) -> Op:
         del res
         return (split(dy, num_heads),)
 
-    return make_op("merge_heads", forward, fwd, bwd)
+    return make_op("merge_heads", forward, fwd, bwd, jvp=linear_jvp(forward))  # ẋ merged
 
 
 add_cases(

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from funcnet.core.jvp_rules import linear_jvp
 from funcnet.core.layer import (
     Layer,
     Shape,
@@ -129,7 +130,9 @@ def add_positions_op(max_length: int) -> Op:
         rows = leading_rows(dy, dy.ndim - 2)  # [B, inner, T, D]
         return None, jnp.sum(jnp.sum(rows, axis=1) ** 2, axis=(1, 2))
 
-    return make_op("add_positions", forward, fwd, bwd, per_example_norms=per_example_norms)
+    jvp = linear_jvp(forward)  # ẏ = ẋ + ṫable[:T]
+    return make_op("add_positions", forward, fwd, bwd, per_example_norms=per_example_norms,
+                   jvp=jvp)  # fmt: skip
 
 
 class PositionsParams(NamedTuple):

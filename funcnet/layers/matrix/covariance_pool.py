@@ -18,6 +18,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+from funcnet.core.jvp_rules import linear_jvp
 from funcnet.core.layer import Layer, Shape, check_floating, check_input_shape, check_positive_int
 from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op, check_backward, make_op, shape_witness
@@ -91,7 +92,8 @@ def upper_triangle_op() -> Op:
         rows, cols = np.triu_indices(shape[-1])
         return (jnp.zeros(shape, dy.dtype).at[..., rows, cols].set(dy),)
 
-    return make_op("upper_triangle", forward, fwd, bwd)
+    # ẏ = the upper triangle of Ẋ
+    return make_op("upper_triangle", forward, fwd, bwd, jvp=linear_jvp(forward))
 
 
 def _normalization_op(normalization: Any, eps: float, num_iterations: Any) -> Op:

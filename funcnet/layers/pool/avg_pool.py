@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from funcnet.core.jvp_rules import linear_jvp
 from funcnet.core.layer import Layer
 from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op, make_op, shape_witness
@@ -97,7 +98,8 @@ def _avg_pool_op(
             return (untile_windows(dxt, geom, pads, spatial).reshape(shape),)
         return (spread_windows([g] * geom.size, geom, pads, spatial).reshape(shape),)
 
-    return make_op(name, forward, jax.jit(fwd), jax.jit(bwd))
+    # ẏ = A ẋ, the window means of the tangent
+    return make_op(name, forward, jax.jit(fwd), jax.jit(bwd), jvp=linear_jvp(forward))
 
 
 @op_factory("avg_pool1d")

@@ -24,6 +24,7 @@ import math
 import jax
 import jax.numpy as jnp
 
+from funcnet.core.jvp_rules import linear_jvp
 from funcnet.core.layer import Layer, Shape, check_int, check_shape_rank, op_layer
 from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op, make_op, shape_witness
@@ -61,7 +62,8 @@ def global_avg_pool_op(*, num_position_axes: int) -> Op:
         g = dy / math.prod(shape[axes[0] : -1])
         return (jnp.broadcast_to(jnp.expand_dims(g, axes), shape),)
 
-    return make_op("global_avg_pool", forward, fwd, bwd)
+    # ẏ = the mean of ẋ over the positions
+    return make_op("global_avg_pool", forward, fwd, bwd, jvp=linear_jvp(forward))
 
 
 @op_factory("global_max_pool")

@@ -18,6 +18,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from funcnet.core.jvp_rules import linear_jvp
 from funcnet.core.layer import Layer, check_input_shape, check_shape_rank
 from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op, check_backward, make_op
@@ -41,7 +42,7 @@ def flip_op(axis: int = -2) -> Op:
         del res
         return (jnp.flip(dy, axis),)
 
-    return make_op("flip", forward, fwd, bwd)
+    return make_op("flip", forward, fwd, bwd, jvp=linear_jvp(forward))  # ẋ flipped
 
 
 @op_factory("concat")
@@ -61,7 +62,7 @@ def concat_op(width: int) -> Op:
         del res
         return dy[..., :width], dy[..., width:]
 
-    return make_op("concat", forward, fwd, bwd)
+    return make_op("concat", forward, fwd, bwd, jvp=linear_jvp(forward))  # [ȧ, ḃ]
 
 
 @layer_factory("bidirectional")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from funcnet.core.jvp_rules import linear_jvp
 from funcnet.core.layer import Layer, op_layer
 from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op, make_op, shape_witness
@@ -48,7 +49,8 @@ def spike_count_op() -> Op:
         # dS[t] = dc for every t
         return (jnp.broadcast_to(dy[..., None, :], res[0].shape[1:]),)
 
-    return make_op("spike_count", forward, fwd, bwd)
+    # ṅ = Σ_t ṡ_t
+    return make_op("spike_count", forward, fwd, bwd, jvp=linear_jvp(forward))
 
 
 def _survival(s):
