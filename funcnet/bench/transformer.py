@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import optax
 
 from funcnet.bench.registry import BenchConfig, Row, benchmark, comparison_row
-from funcnet.bench.timing import function_runner, time_interleaved, train_step_runner
+from funcnet.bench.timing import time_interleaved, time_layer_gradients, train_step_runner
 from funcnet.core.layer import Layer
 from funcnet.layers import (
     batch_norm,
@@ -134,20 +134,13 @@ def block_row(name: str, layer: Layer, shape: tuple[int, ...], integer_input: bo
         x = jax.random.randint(key, shape, 0, VOCAB)
     else:
         x = jax.random.normal(key, shape, jnp.float32)
-    _, params, _ = layer.init(jax.random.key(0), shape)
-    runs = [
-        function_runner(gradient_step(layer, shape, integer_input, b), (params, x), config.warmup)
-        for b in ("manual", "autodiff")
-    ]
-    ms = time_interleaved([run for _, run in runs], rounds=config.rounds, steps=config.steps)
-    return comparison_row(name, runs[0][0], runs[1][0], ms, input_shape=list(shape))
-
-
-def block_rows(config: BenchConfig, blocks: dict[str, tuple[Layer, tuple[int, ...], bool]],
-               ) -> list[Row]:  # fmt: skip
-    return [block_row(name, *spec, config) for name, spec in blocks.items()]
+    compiled, ms = time_layer_gradients(
+        lambda b: (gradient_step(layer, shape, integer_input, b), layer),
+        x, config.warmup, config.rounds, config.steps,
+    )  # fmt: skip
+    return comparison_row(name, *compiled, ms, input_shape=list(shape))
 
 
 @benchmark("blocks")
 def blocks_benchmark(config: BenchConfig) -> list[Row]:
-    return block_rows(config, sub_blocks())
+    return [block_row(name, *spec, config) for name, spec in sub_blocks().items()]

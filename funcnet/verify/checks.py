@@ -71,7 +71,7 @@ def check_finite_differences(ctx: CaseContext) -> list[LeafError]:
     if isinstance(ctx.op.finite_differences, str):
         return []
     args64, dy64 = to_float64(ctx.args), to_float64(ctx.dy)
-    values = _fd_values(ctx, dy64)
+    values = fd_values(ctx, dy64)
     dy_leaves = [np.asarray(d) for d in jax.tree.leaves(dy64)]
     errors = []
     for i in ctx.diff:
@@ -100,7 +100,7 @@ def check_finite_differences(ctx: CaseContext) -> list[LeafError]:
     return errors
 
 
-def _fd_values(ctx: CaseContext, dy64: Any) -> Callable[[tuple], Any]:
+def fd_values(ctx: CaseContext, dy64: Any) -> Callable[[tuple], Any]:
     """The function finite differences evaluate, ``args -> values``, compiled: the reference
     forward (through the oracle's program, which saves a compilation) or the op's smooth
     function for an intended gradient."""

@@ -22,6 +22,7 @@ import jax
 import numpy as np
 
 from funcnet.verify.case_context import CaseContext, output_paths
+from funcnet.verify.checks import fd_values
 from funcnet.verify.finite_differences import central_difference, directional_error
 from funcnet.verify.oracle import reference_jit
 from funcnet.verify.report import LeafError, leaf_error
@@ -61,9 +62,8 @@ def check_jvp_finite_differences(ctx: CaseContext) -> list[LeafError]:
     forward or, for an intended gradient, the op's declared smooth function."""
     if not _applies(ctx) or isinstance(ctx.op.finite_differences, str):
         return []
-    smooth = ctx.op.finite_differences or ctx.op.forward
-    values = reference_jit(smooth)
     args64, dy64 = to_float64(ctx.args), to_float64(ctx.dy)
+    values = fd_values(ctx, dy64)  # the program the VJP's finite-difference check compiled
     ts = ctx.tangents
     scale = max(float(np.max(np.abs(np.asarray(args64[i])))) for i in ctx.diff)
     h = FD_STEP * max(1.0, scale) / max(_norm([ts[i] for i in ctx.diff]), 1e-300)
@@ -73,7 +73,7 @@ def check_jvp_finite_differences(ctx: CaseContext) -> list[LeafError]:
             np.asarray(a) + t * np.asarray(ts[i], np.float64) if i in ctx.diff else a
             for i, a in enumerate(args64)
         )
-        return _contract(dy64, values(*moved))
+        return _contract(dy64, values(moved))
 
     _, dy_manual = ctx.jvp_manual
     return [
