@@ -9,21 +9,26 @@ differences do not apply (a synthetic gradient is the derivative of no function)
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from funcnet.data.dataset import Dataset
 from funcnet.dni.fit import fit_decoupled
-from funcnet.dni.interface import NO_FINITE_DIFFERENCES
+from funcnet.dni.interface import NO_FINITE_DIFFERENCES, decoupling_interface_op
 from funcnet.dni.model import DecoupledModel, decoupled_mlp, decoupled_objective, init_decoupled
 from funcnet.models import mlp
 from funcnet.recipe_registry import Recipe, register_model, register_recipe
+from funcnet.recipe_result import train_result
+from funcnet.verify.report import CaseReport, LeafError
 
 GRAD_CHECK_EXAMPLES = 16
+# manual vs autodiff of the gradient reference in float64 must stay below 1e-8 (a LeafError
+# passes at ≤ its tolerance)
+GRAD_CHECK_TOLERANCE = math.nextafter(1e-8, 0.0)
 
 
 def build_decoupled(recipe: Recipe, num_classes: int) -> DecoupledModel:
@@ -87,31 +92,19 @@ def train_decoupled(
         model, params, optimizer.make(recipe, epochs, steps), train, key=fit_key, epochs=epochs,
         batch_size=batch_size, eval_data=test, backward=backward, progress=progress,
     )  # fmt: skip
-    last = history[-1]
-    return {
-        "dataset": dataset,
-        "model": model_name,
-        "optimizer": optimizer.name,
-        "backward": backward,
-        "epochs": epochs,
-        "seed": seed,
-        "train_examples": len(train),
-        "test_examples": len(test),
-        "test_accuracy": last["eval_accuracy"],
-        "test_loss": last["eval_loss"],
-        "train_loss": last["train_loss"],
-        "train_accuracy": last["train_accuracy"],
-        "train_seconds": time.perf_counter() - start,
-        "grad_check_max_rel_err": rel_err,
-        "grad_check_max_rel_err_fd": float("nan"),
-        "grad_check_passed": bool(rel_err < 1e-8),
-        "history": history,
-        "resumed_from_epoch": 0,
-        "resumed_from_step": 0,
-        "parameter_count": int(sum(np.size(p) for p in jax.tree.leaves(params))),
-        "bp_lambda": model.bp_lambda,
-        "conditioned": model.conditioned,
-    }
+    # the check as a verifier case, so the result has every model's gradient-check fields
+    check = CaseReport(
+        f"{model_name}/{dataset}", "sample", "float64",
+        (LeafError("autodiff", "params", rel_err, rel_err, (), GRAD_CHECK_TOLERANCE),),
+        gradient=decoupling_interface_op(model.bp_lambda).gradient,
+        notes=(f"finite differences do not apply: {NO_FINITE_DIFFERENCES}",),
+    )  # fmt: skip
+    result = train_result(
+        dataset=dataset, model=model_name, optimizer=optimizer.name, backward=backward,
+        epochs=epochs, seed=seed, data=(train, test), history=history,
+        train_seconds=time.perf_counter() - start, params=params, check=check,
+    )  # fmt: skip
+    return {**result, "bp_lambda": model.bp_lambda, "conditioned": model.conditioned}
 
 
 def register_decoupled_recipes() -> None:

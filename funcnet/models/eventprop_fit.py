@@ -28,6 +28,11 @@ def first_spikes(t_out: jax.Array) -> jax.Array:
     return t_out[..., 0]
 
 
+def first_spike_accuracy(t_out: jax.Array, labels: jax.Array) -> jax.Array:
+    """The fraction of examples whose earliest output spike is their label's neuron."""
+    return jnp.mean(jnp.argmin(first_spikes(t_out), -1) == labels)
+
+
 def bump_silent_outputs(params: tuple, t_out: jax.Array, amount: float, t_max: float) -> tuple:
     """``params`` with ``amount`` added to the input weights of every output neuron silent
     (no spike before ``t_max``) on some example of ``t_out``."""
@@ -54,8 +59,7 @@ def make_eventprop_step(net: Layer, loss: Op, optimizer: optax.GradientTransform
         params = optax.apply_updates(params, updates)
         t_new, _ = net.apply(params, NO_STATE, x)  # silent after the update: bump
         params = bump_silent_outputs(params, t_new, bump, t_max)
-        accuracy = jnp.mean(jnp.argmin(first_spikes(t_out), -1) == labels)
-        return params, opt_state, value, accuracy
+        return params, opt_state, value, first_spike_accuracy(t_out, labels)
 
     return jax.jit(step)
 
@@ -75,8 +79,7 @@ def evaluate_eventprop(net: Layer, loss: Op, params: Any, data: Dataset) -> dict
 def _metrics(net: Layer, loss: Op, params: Any, x: jax.Array, labels: jax.Array) -> tuple:
     t_out, flags = net.apply(params, NO_STATE, x)
     hidden = jnp.concatenate([f.reshape(len(x), -1) for f in flags[:-1]], -1)
-    accuracy = jnp.mean(jnp.argmin(first_spikes(t_out), -1) == labels)
-    return loss(t_out, labels), accuracy, jnp.mean(hidden)
+    return loss(t_out, labels), first_spike_accuracy(t_out, labels), jnp.mean(hidden)
 
 
 def fit_eventprop(
