@@ -14,3 +14,17 @@ def linear_jvp(forward: Callable[..., Any]) -> Callable[[tuple, tuple], tuple[An
         return forward(*primals), forward(*tangents)
 
     return jvp
+
+
+def diagonal_jvp(
+    forward: Callable[[Any], Any], slope: Callable[[Any, Any], Any]
+) -> Callable[[tuple, tuple], tuple[Any, Any]]:
+    """The JVP of an elementwise op whose derivative at ``x`` is ``slope(x, y)``, ``y`` its
+    output: ``ẏ = ẋ ∘ f′(x)``, the same diagonal Jacobian the backward applies."""
+
+    def jvp(primals, tangents):
+        (x,), (dx,) = primals, tangents
+        y = forward(x)
+        return y, dx * slope(x, y)
+
+    return jvp

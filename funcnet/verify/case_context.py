@@ -90,6 +90,8 @@ class CaseContext:
       rng_dir, rng_vmap, rng_second, rng_jvp: generators for the finite-difference
         directions, the extra draws of the vmap check, the second-order check's directions and
         the forward-mode checks' tangents.
+      forward_mode: whether the forward-mode checks run on this case (an op's JVP may be
+        checked on its first case only, to keep a registry sweep's cost down).
     """
 
     case: Case
@@ -105,6 +107,7 @@ class CaseContext:
     rng_vmap: np.random.Generator
     rng_second: np.random.Generator
     rng_jvp: np.random.Generator
+    forward_mode: bool = True
 
     @property
     def op(self) -> Op:
@@ -220,7 +223,7 @@ class CaseContext:
         return {i: max(self.tol.finite_differences, self.autodiff_tolerance[i]) for i in self.diff}
 
 
-def make_context(case: Case, dtype: jnp.dtype, seed: int) -> CaseContext:
+def make_context(case: Case, dtype: jnp.dtype, seed: int, forward_mode: bool = True) -> CaseContext:
     """Draw the case's arguments and cotangent and run the manual VJP eagerly."""
     rng_args, rng_dy, rng_dir, rng_vmap, rng_second, rng_jvp = generators(seed, 6)
     args = draw_args(case.args, rng_args, dtype)
@@ -241,4 +244,5 @@ def make_context(case: Case, dtype: jnp.dtype, seed: int) -> CaseContext:
         rng_vmap=rng_vmap,
         rng_second=rng_second,
         rng_jvp=rng_jvp,
+        forward_mode=forward_mode,
     )

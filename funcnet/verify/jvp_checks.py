@@ -31,7 +31,7 @@ from funcnet.verify.tolerances import FD_STEP
 
 
 def _applies(ctx: CaseContext) -> bool:
-    return ctx.op.jvp is not None and not ctx.low_precision
+    return ctx.op.jvp is not None and ctx.forward_mode and not ctx.low_precision
 
 
 def check_jvp_autodiff(ctx: CaseContext) -> list[LeafError]:

@@ -14,7 +14,7 @@ case's crash.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -55,8 +55,12 @@ CHECKS: tuple[tuple[str, Check], ...] = (
 )
 
 
-def _check_case(case: Case, dtype: jnp.dtype, seed: int) -> list[LeafError]:
-    ctx = make_context(case, dtype, seed)
+ForwardModeCases = Literal["every", "first", "none"]
+FORWARD_MODE_CASES: tuple[str, ...] = ("every", "first", "none")
+
+
+def _check_case(case: Case, dtype: jnp.dtype, seed: int, forward_mode: bool) -> list[LeafError]:
+    ctx = make_context(case, dtype, seed, forward_mode)
     return [error for _, check in CHECKS for error in check(ctx)]
 
 
@@ -67,14 +71,17 @@ def not_applicable(op: Op) -> tuple[str, ...]:
     return ()
 
 
-def verify_case(case: Case, dtype: Any = jnp.float64, seed: int = 0) -> CaseReport:
-    """Run every check on one sample case; a crash is reported, not raised."""
+def verify_case(
+    case: Case, dtype: Any = jnp.float64, seed: int = 0, *, forward_mode: bool = True
+) -> CaseReport:
+    """Run every check on one sample case (the forward-mode ones only with ``forward_mode``);
+    a crash is reported, not raised."""
     op = case.op
     head = (op.name, case.label, jnp.dtype(dtype).name)
     tail = {"gradient": op.gradient, "notes": not_applicable(op), "seed": seed}
     with jax.enable_x64(True):
         try:
-            errors = _check_case(case, jnp.dtype(dtype), seed)
+            errors = _check_case(case, jnp.dtype(dtype), seed, forward_mode)
         except Exception as e:  # a wrong backward can fail in many ways; report them all
             return CaseReport(*head, (), f"{type(e).__name__}: {e}", **tail)
     return CaseReport(*head, tuple(errors), **tail)
@@ -88,6 +95,7 @@ def verify_op(
     seed: int = 0,
     seeds: Sequence[int] | None = None,
     second_order: bool = False,
+    forward_mode_cases: ForwardModeCases = "every",
 ) -> Report:
     """Verify one op: a registered name, or an :class:`Op` with the argument specs to draw.
 
@@ -96,7 +104,10 @@ def verify_op(
     check to every case (registered cases may also declare it themselves).
 
     Every case runs at every dtype of ``dtypes`` and every seed of ``seeds`` (``(seed,)`` by
-    default); :meth:`Report.margins` gives the smallest margin per check over them.
+    default); :meth:`Report.margins` gives the smallest margin per check over them. The
+    forward-mode checks of an op with a JVP run on ``forward_mode_cases``: ``"every"`` case,
+    the ``"first"`` only (a sweep's cost: each compiles the JVP and its reference once more)
+    or ``"none"``.
 
     Examples:
       >>> from funcnet.layers.dense import dense_op
@@ -123,13 +134,29 @@ def verify_op(
             cases = [Case("given", op, tuple(args), second_order)]
     if second_order:  # every case, not only the ones registered with it
         cases = [c._replace(second_order=True) for c in cases]
-    return Report(_verify_cases(cases, dtypes, (seed,) if seeds is None else seeds))
+    seeds = (seed,) if seeds is None else seeds
+    return Report(_verify_cases(cases, dtypes, seeds, forward_mode_cases))
 
 
 def _verify_cases(
-    cases: Sequence[Case], dtypes: Sequence[Any], seeds: Sequence[int]
+    cases: Sequence[Case],
+    dtypes: Sequence[Any],
+    seeds: Sequence[int],
+    forward_mode_cases: ForwardModeCases = "every",
 ) -> tuple[CaseReport, ...]:
-    return tuple(verify_case(c, d, s) for c in cases for d in dtypes for s in seeds)
+    if forward_mode_cases not in FORWARD_MODE_CASES:
+        raise ValueError(
+            f"verify: expected forward_mode_cases in {FORWARD_MODE_CASES}, got "
+            f"{forward_mode_cases!r}."
+        )
+    with_jvp = [forward_mode_cases == "every" or (forward_mode_cases == "first" and i == 0)
+                for i in range(len(cases))]  # fmt: skip
+    return tuple(
+        verify_case(c, d, s, forward_mode=jvp)
+        for c, jvp in zip(cases, with_jvp, strict=True)
+        for d in dtypes
+        for s in seeds
+    )
 
 
 def verify_registry(
@@ -138,13 +165,16 @@ def verify_registry(
     dtypes: Sequence[Any] = (jnp.float64,),
     seed: int = 0,
     seeds: Sequence[int] | None = None,
+    forward_mode_cases: ForwardModeCases = "every",
 ) -> Report:
     """Verify every registered op (or those named) at every dtype and seed (``(seed,)`` by
-    default); an op without cases fails."""
+    default), the forward-mode checks on ``forward_mode_cases`` (see :func:`verify_op`); an
+    op without cases fails."""
     reports: list[CaseReport] = []
     for name in names if names is not None else registry.op_names():
         cases = registry.cases(name)
         if not cases:
             reports.append(CaseReport(name, "-", "-", (), "no sample cases are registered"))
-        reports += _verify_cases(cases, dtypes, (seed,) if seeds is None else seeds)
+        seeds_ = (seed,) if seeds is None else seeds
+        reports += _verify_cases(cases, dtypes, seeds_, forward_mode_cases)
     return Report(tuple(reports))

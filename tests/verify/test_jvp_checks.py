@@ -1,14 +1,16 @@
 """The forward-mode checks: a right JVP passes all three, a wrong one fails each of them, and the
 adjoint test catches a wrong backward without autodiff."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import pytest
 
+from funcnet.core import registry
 from funcnet.core.registry import Arg
 from funcnet.layers.dense import dense_op
-from funcnet.losses.regression import mean_squared_error
-from funcnet.verify import verify_op
+from funcnet.verify import Report, verify_op
 
 SQUARE = (Arg((4, 4)), Arg((4, 4)), Arg((4,)))
 JVP_CHECKS = {"jvp_autodiff", "jvp_finite_differences", "adjoint"}
@@ -64,10 +66,20 @@ def test_the_adjoint_test_catches_a_wrong_backward_without_autodiff():
 
 
 def test_an_op_without_jvp_runs_no_forward_mode_check():
-    op = mean_squared_error()
-    report = verify_op(op, (Arg((3, 2)), Arg((3, 2))))
+    op = dataclasses.replace(dense_op(), name="planted_without_jvp", jvp=None, manual_jvp=None)
+    report = verify_op(op, SQUARE)
     assert report.passed and not JVP_CHECKS & _ran(report)
     assert report.to_json()["ops"][0]["max_rel_err_jvp_autodiff"] is None
-    x = jnp.ones((3, 2))
-    with pytest.raises(NotImplementedError, match="mean_squared_error: has no hand-written JVP"):
-        jax.jvp(lambda a: op(a, x, backward="manual_jvp"), (x,), (x,))
+    x, w, b = jnp.ones((4, 4)), jnp.ones((4, 4)), jnp.ones(4)
+    with pytest.raises(NotImplementedError, match="planted_without_jvp: has no hand-written JVP"):
+        jax.jvp(lambda a: op(a, w, b, backward="manual_jvp"), (x,), (x,))
+
+
+def test_forward_mode_checks_can_run_on_the_first_case_only():
+    cases = registry.cases("identity")
+    assert len(cases) > 1
+    report = verify_op("identity", forward_mode_cases="first")
+    with_jvp = {c.case for c in report.cases if _ran(Report((c,))) >= JVP_CHECKS}
+    assert report.passed and with_jvp == {cases[0].label}
+    with pytest.raises(ValueError, match=r"expected forward_mode_cases in .*got 'some'"):
+        verify_op("identity", forward_mode_cases="some")

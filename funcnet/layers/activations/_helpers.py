@@ -23,18 +23,6 @@ def finite_float(name: str, what: str, value: Any) -> float:
     return float(value)
 
 
-def diagonal_jvp(forward: Callable[[Any], Any], slope: Callable[[Any, Any], Any]):
-    """The JVP of an elementwise op whose derivative at ``x`` is ``slope(x, y)``, ``y`` its
-    output: ``ẏ = ẋ ∘ f′(x)``, the same diagonal Jacobian the backward applies."""
-
-    def jvp(primals, tangents):
-        (x,), (dx,) = primals, tangents
-        y = forward(x)
-        return y, dx * slope(x, y)
-
-    return jvp
-
-
 # Kinked ops keep their samples 0.05 away from the kink, where the derivative jumps.
 KINK = {"avoid": (0.0,), "margin": 0.05}
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax import lax
 
+from funcnet.core.jvp_rules import diagonal_jvp
 from funcnet.core.layer import Layer, elementwise
 from funcnet.core.layer_registry import layer_factory
 from funcnet.core.op import Op, make_op
@@ -27,7 +28,6 @@ from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.layers.activations._helpers import (
     KINK,
     add_activation_layer_cases,
-    diagonal_jvp,
     finite_float,
     shape_cases,
 )
