@@ -6,7 +6,7 @@ bound with ``jax.custom_vjp`` and verified against JAX autodiff and finite diffe
 (:mod:`funcnet.verify`). Importing funcnet registers every op and every layer.
 """
 
-from funcnet import data, dni, initializers, layers, losses, models, optim, train, verify
+from funcnet import curvature, data, dni, initializers, layers, losses, models, optim, train, verify
 from funcnet.core import (
     Arg,
     Case,
@@ -110,6 +110,7 @@ __all__ = [
     "conv_transpose1d",
     "conv_transpose2d",
     "covariance_pool",
+    "curvature",
     "data",
     "dense",
     "dni",
