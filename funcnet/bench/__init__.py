@@ -9,6 +9,7 @@ from funcnet.bench import (  # noqa: F401  (registers the benchmarks)
     cnn,
     dispatch,
     dp,
+    hvp,
     lif,
     lstm,
     matrix,
