@@ -27,6 +27,7 @@ def test_the_ops_with_parameters_declare_norms():
     expected = {"dense", "conv1d", "conv2d", "conv3d", "embedding", "layer_norm", "rms_norm"}
     expected |= {"rnn", "gru", "lstm", "rnn_cell", "gru_cell", "lstm_cell", "lif", "rlif"}
     expected |= {"leaky_integrator", "group_norm", "conv_transpose1d", "conv_transpose2d"}
+    expected |= {"batch_norm_eval"}
     assert expected | {"add_positions"} <= set(WITH_NORMS)
 
 

@@ -62,7 +62,7 @@ FAMILIES = {  # name: (model, data kind)
 }  # fmt: skip
 
 
-def _reference_and_ghost(model, state):
+def _reference_and_ghost(model, state, train=True):
     """``(params, batch) -> (clipped sum, norms, clip; ghost clipped sum, norms)``: per-example
     gradients by ``jax.vmap`` of the backward (as ``per_example_grads``), clipped to their median
     norm (some clipped, some not) and summed; and ``clipped_grad`` with the same clip, all in one
@@ -78,7 +78,8 @@ def _reference_and_ghost(model, state):
         clip = jnp.median(norms)
         factors = jnp.minimum(1.0, clip / norms)
         expected = jax.tree.map(lambda g: jnp.tensordot(factors, g, 1), grads)
-        return expected, norms, clip, *clipped_grad(model, CE, params, state, batch, clip)
+        ghost = clipped_grad(model, CE, params, state, batch, clip, train=train)
+        return expected, norms, clip, *ghost
 
     return jax.jit(both)
 
@@ -101,6 +102,20 @@ def _compare(family: str, dtype) -> tuple[float, float]:
 def test_clipped_grad_equals_clipping_per_example_gradients_float64(x64, family):
     grad_error, norm_error = _compare(family, jnp.float64)
     assert grad_error <= 1e-12 and norm_error <= 1e-12, (grad_error, norm_error)
+
+
+def test_batch_norm_in_evaluation_mode_gets_per_example_norms(x64):
+    # frozen statistics (fine-tuning): the examples are independent, unlike in training mode
+    model = serial(dense(4, dtype=jnp.float64), batch_norm(dtype=jnp.float64), relu(),
+                   dense(3, dtype=jnp.float64))  # fmt: skip
+    batch = _data("vector", jnp.float64)
+    _, params, state = model.init(jax.random.key(0), batch[0].shape)
+    state = jax.tree.map(lambda s: s + 0.3, state)  # statistics other than the initial ones
+    expected, norms, _, got, got_norms = _reference_and_ghost(model, state, train=False)(
+        params, batch
+    )
+    assert _max_relative_error(got, expected) <= 1e-12
+    np.testing.assert_allclose(got_norms, norms, rtol=1e-12)
 
 
 def test_an_op_without_norms_or_a_shared_parameter_is_an_error():

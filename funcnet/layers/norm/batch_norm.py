@@ -39,6 +39,7 @@ from funcnet.layers.norm._standardize import (
     apply_affine,
     check_eps,
     expand_to,
+    per_example_affine_norms,
     resolve_axes,
     standardize,
     standardize_vjp,
@@ -129,7 +130,15 @@ def batch_norm_eval_op(axis: int = -1, eps: float = 1e-5, use_scale=True, use_bi
         d_affine = affine_grads(dy, x_hat, use_scale, use_bias, reduce)
         return (dx, -jnp.sum(dx, axis=reduce), d_var, *d_affine)
 
-    return make_op("batch_norm_eval", forward, fwd, bwd)
+    def per_example_norms(res, dy):
+        # examples are independent here (μ, σ² are fixed statistics): ‖dγᵢ‖² = ‖Σ_pos dy·x̂‖²,
+        # ‖dβᵢ‖² = ‖Σ_pos dy‖² over example i's positions; μ and σ² are state, not parameters
+        x_hat, _, _ = res
+        (feature,) = resolve_axes("batch_norm_eval", axis, x_hat.ndim)
+        reduce = tuple(i for i in range(x_hat.ndim) if i != feature)
+        return (None, None, None, *per_example_affine_norms(dy, x_hat, reduce, use_scale, use_bias))
+
+    return make_op("batch_norm_eval", forward, fwd, bwd, per_example_norms=per_example_norms)
 
 
 @layer_factory("batch_norm")
