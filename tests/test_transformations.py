@@ -1,5 +1,6 @@
-"""One test per row of docs/transformations.md: each JAX transformation through both backward
-paths of a tiny model, the manual result equal to the autodiff one (or the documented error)."""
+"""One test per row of docs/transformations.md: each JAX transformation through the backward
+paths of a tiny model, the manual and manual_jvp results equal to the autodiff one (or the
+documented error)."""
 
 import jax
 import jax.numpy as jnp
@@ -23,14 +24,18 @@ def loss(x, backward, params=PARAMS):
     return jnp.sum(jnp.sin(y))  # not quadratic: second derivatives are not constant
 
 
-def _both(transform):
-    """``transform(f)(X)``, compiled, for the manual and the autodiff path, and compared."""
-    manual, autodiff = (
-        jax.jit(transform(lambda x, b=b: loss(x, b)))(X) for b in ("manual", "autodiff")
-    )
-    for a, b in zip(jax.tree.leaves(manual), jax.tree.leaves(autodiff), strict=True):
-        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
-    return manual
+MANUAL_PATHS = ("manual", "manual_jvp")
+
+
+def _both(transform, paths=MANUAL_PATHS):
+    """``transform(f)(X)``, compiled, on each of ``paths`` and on autodiff, compared; the first
+    path's result."""
+    autodiff = jax.jit(transform(lambda x: loss(x, "autodiff")))(X)
+    results = [jax.jit(transform(lambda x, b=b: loss(x, b)))(X) for b in paths]
+    for result in results:
+        for a, b in zip(jax.tree.leaves(result), jax.tree.leaves(autodiff), strict=True):
+            np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
+    return results[0]
 
 
 def test_grad_vjp_value_and_grad():
@@ -61,22 +66,23 @@ def test_hessian_vector_product_forward_over_reverse():
     [lambda f: lambda x: jax.jvp(f, (x,), (V,)), jax.jacfwd],
     ids=["jvp", "jacfwd"],
 )
-def test_forward_mode_raises_a_funcnet_error_on_manual_and_works_on_autodiff(transform):
+def test_forward_mode_raises_on_manual_and_works_on_manual_jvp_and_autodiff(transform):
     match = r"dense: .*backward=\"manual_jvp\".* or \"autodiff\".*transformations\.md"
     with pytest.raises(ForwardModeError, match=match):
         transform(lambda x: loss(x, "manual"))(X)  # eagerly
     with pytest.raises(ForwardModeError, match=match):
         jax.jit(transform(lambda x: loss(x, "manual")))(X)  # under jit
-    jax.jit(transform(lambda x: loss(x, "autodiff")))(X)  # the same on autodiff works
+    _both(transform, paths=("manual_jvp",))  # the hand-written JVPs equal autodiff's
 
 
-def test_linearize_builds_but_its_linear_map_fails_on_manual():
+def test_linearize_fails_on_manual_and_works_on_manual_jvp():
     def linear_map(backward):
         return jax.jit(lambda x: jax.linearize(lambda x: loss(x, backward), x)[1](V))
 
     with pytest.raises(TypeError, match="forward-mode autodiff"):  # JAX's error, not funcnet's
         linear_map("manual")(X)
-    np.testing.assert_allclose(linear_map("autodiff")(X), jnp.vdot(_both(jax.grad), V), rtol=1e-5)
+    for path in ("manual_jvp", "autodiff"):
+        np.testing.assert_allclose(linear_map(path)(X), jnp.vdot(_both(jax.grad), V), rtol=1e-5)
 
 
 def test_jit():
@@ -96,10 +102,13 @@ def test_vmap_over_an_ensemble():
         return jax.vmap(jax.grad(lambda p: loss(X, backward, p)))(ensemble)
 
     transform = jax.jit(transform, static_argnames="backward")
-    manual, autodiff = transform(ensemble, "manual"), transform(ensemble, "autodiff")
-    for a, b in zip(jax.tree.leaves(manual), jax.tree.leaves(autodiff), strict=True):
-        assert a.shape[0] == 3
-        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
+    autodiff = transform(ensemble, "autodiff")
+    for path in MANUAL_PATHS:
+        pairs = zip(jax.tree.leaves(transform(ensemble, path)), jax.tree.leaves(autodiff),
+                    strict=True)  # fmt: skip
+        for a, b in pairs:
+            assert a.shape[0] == 3
+            np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
 
 
 def test_checkpoint():
@@ -120,6 +129,9 @@ def test_scan_over_layers():
         return jnp.sum(lax.scan(body, X, params)[0])
 
     grad = jax.jit(jax.grad(depth_loss), static_argnames="backward")
-    manual, autodiff = (grad(stacked, backward=b) for b in ("manual", "autodiff"))
-    for a, b in zip(jax.tree.leaves(manual), jax.tree.leaves(autodiff), strict=True):
-        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
+    autodiff = grad(stacked, backward="autodiff")
+    for path in MANUAL_PATHS:
+        pairs = zip(jax.tree.leaves(grad(stacked, backward=path)), jax.tree.leaves(autodiff),
+                    strict=True)  # fmt: skip
+        for a, b in pairs:
+            np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
