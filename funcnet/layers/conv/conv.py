@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from funcnet.core.jvp_rules import bilinear_jvp
 from funcnet.core.layer import (
     Layer,
     Shape,
@@ -71,13 +72,17 @@ def _conv_op(n: int, stride: Any, padding: Any, dilation: Any, groups: int, use_
         conv_output_size(name, in_spatial, window, stride, dilation, pads)
         return pads
 
-    def forward(x, w, *b):
+    def product(x, w, b=()):
+        """``conv(x, w)`` without the bias (``b`` only to check its shape)."""
         pads = geometry(jnp.shape(x), jnp.shape(w), b)
         y = lax.conv_general_dilated(
             flatten_batch(x, n), w, stride, pads, rhs_dilation=dilation,
             dimension_numbers=dn, feature_group_count=groups,
         )  # fmt: skip
-        y = unflatten_batch(y, x.shape, n)
+        return unflatten_batch(y, x.shape, n)
+
+    def forward(x, w, *b):
+        y = product(x, w, b)
         return add_bias(y, b[0]) if use_bias else y
 
     def fwd(x, w, *b):
@@ -118,7 +123,9 @@ def _conv_op(n: int, stride: Any, padding: Any, dilation: Any, groups: int, use_
                                dilation, pads)  # fmt: skip
         return (None, *patch_sq_norms(patches, dy, groups, use_bias))
 
-    return make_op(name, forward, fwd, bwd, per_example_norms=per_example_norms)
+    # Ẏ = conv(Ẋ, W) + conv(X, Ẇ) + ḃ: bilinear in (X, W), the tangent one operand of each conv
+    jvp = bilinear_jvp(forward, product)
+    return make_op(name, forward, fwd, bwd, per_example_norms=per_example_norms, jvp=jvp)
 
 
 @op_factory("conv1d")
