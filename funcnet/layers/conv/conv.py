@@ -14,7 +14,8 @@ Per spatial axis, with stride ``s``, dilation ``d``, padding ``(lo, hi)``, windo
 
 where ``r = (n + lo + hi − K) mod s`` counts the input rows the last window step never reaches
 and ``flip(W)ᵀ`` reverses the window and swaps input/output channels within each group.
-Residuals: ``x`` and ``w``. Derivation: docs/conv.md.
+Residuals: ``x`` and ``w``. The JVP, bilinear: ``Ẏ = conv(Ẋ, W) + conv(X, Ẇ) + ḃ``.
+Derivation: docs/conv.md.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ entries) with padding ``(a, b)`` and kernel dilation ``d``; ``K = d(k − 1) + 1
 
 Per example (DP-SGD's norms): ``‖dWᵢ‖² = ‖Pᵢᵀ dYᵢ‖²`` with ``P`` the patch matrix of
 ``dilate_s(x)`` (stride 1, padding ``(a, b)``, dilation ``d``). Residuals: ``x`` and ``w``.
+The JVP, bilinear: ``Ẏ = conv_transpose(Ẋ, W) + conv_transpose(X, Ẇ) + ḃ``.
 Derivation: docs/conv.md.
 """
 

@@ -1,4 +1,4 @@
-"""Standardising over a set of axes, and its closed-form VJP (shared by the norm layers).
+"""Standardising over a set of axes, and its closed-form VJP and JVP (shared by the norm layers).
 
 Over the ``N`` elements of each slice reduced by ``axes``::
 
@@ -8,8 +8,10 @@ and, for a cotangent ``g = ∂L/∂x̂``, the VJP through ``μ`` and ``σ²`` co
 
     dx = s·(g − mean(g) − x̂·mean(g·x̂))    =  (1/N)·s·(N·g − Σg − x̂·Σ(g·x̂))
 
-which needs only ``x̂`` and ``s``. The variance is the two-pass ``mean((x − μ)²)`` (never the
-cancelling ``E[x²] − μ²``) and ``rsqrt(σ² + ε)`` is finite even for a constant slice.
+which needs only ``x̂`` and ``s``. The Jacobian is symmetric, so the JVP is the same operator
+applied to a tangent: ``x̂̇ = s·(ẋ − mean(ẋ) − x̂·mean(x̂·ẋ))``. The variance is the two-pass
+``mean((x − μ)²)`` (never the cancelling ``E[x²] − μ²``) and ``rsqrt(σ² + ε)`` is finite even
+for a constant slice.
 Derivation: docs/normalization.md.
 """
 
@@ -86,7 +88,7 @@ def standardize_vjp(
 
 
 def standardize_jvp(
-    x_hat: jax.Array, inv_std: jax.Array, dx: jax.Array, axes: tuple[int, ...], centred=True
+    x_hat: jax.Array, inv_std: jax.Array, dx: jax.Array, axes: tuple[int, ...], centred: bool = True
 ) -> jax.Array:
     """``x̂̇ = s·(ẋ − mean(ẋ) − x̂·mean(x̂·ẋ))``: the JVP of :func:`standardize`'s ``x̂``.
 
