@@ -28,3 +28,18 @@ def diagonal_jvp(
         return y, dx * slope(x, y)
 
     return jvp
+
+
+def bilinear_jvp(
+    forward: Callable[..., Any], product: Callable[[Any, Any], Any]
+) -> Callable[[tuple, tuple], tuple[Any, Any]]:
+    """The JVP of ``y = forward(x, w[, b]) = product(x, w) (+ b)``, ``product`` bilinear (a
+    matrix product, a convolution): ``ẏ = product(ẋ, w) + product(x, ẇ) (+ ḃ)``, the forward
+    applied to ``(ẋ, w, ḃ)`` plus the product with ``ẇ``. Each term has the tangent as one
+    operand of the same product, so JAX transposes it exactly as the forward's VJP."""
+
+    def jvp(primals: tuple, tangents: tuple) -> tuple[Any, Any]:
+        (x, w, *b), (dx, dw, *db) = primals, tangents
+        return forward(x, w, *b), forward(dx, w, *db) + product(x, dw)
+
+    return jvp

@@ -14,7 +14,8 @@ Per spatial axis, with stride ``s``, dilation ``d``, padding ``(lo, hi)``, windo
 
 where ``r = (n + lo + hi − K) mod s`` counts the input rows the last window step never reaches
 and ``flip(W)ᵀ`` reverses the window and swaps input/output channels within each group.
-Residuals: ``x`` and ``w``. Derivation: docs/conv.md.
+Residuals: ``x`` and ``w``. The JVP, bilinear: ``Ẏ = conv(Ẋ, W) + conv(X, Ẇ) + ḃ``.
+Derivation: docs/conv.md.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from funcnet.core.jvp_rules import bilinear_jvp
 from funcnet.core.layer import (
     Layer,
     Shape,
@@ -71,13 +73,17 @@ def _conv_op(n: int, stride: Any, padding: Any, dilation: Any, groups: int, use_
         conv_output_size(name, in_spatial, window, stride, dilation, pads)
         return pads
 
-    def forward(x, w, *b):
+    def product(x, w, b=()):
+        """``conv(x, w)`` without the bias (``b`` only to check its shape)."""
         pads = geometry(jnp.shape(x), jnp.shape(w), b)
         y = lax.conv_general_dilated(
             flatten_batch(x, n), w, stride, pads, rhs_dilation=dilation,
             dimension_numbers=dn, feature_group_count=groups,
         )  # fmt: skip
-        y = unflatten_batch(y, x.shape, n)
+        return unflatten_batch(y, x.shape, n)
+
+    def forward(x, w, *b):
+        y = product(x, w, b)
         return add_bias(y, b[0]) if use_bias else y
 
     def fwd(x, w, *b):
@@ -118,7 +124,9 @@ def _conv_op(n: int, stride: Any, padding: Any, dilation: Any, groups: int, use_
                                dilation, pads)  # fmt: skip
         return (None, *patch_sq_norms(patches, dy, groups, use_bias))
 
-    return make_op(name, forward, fwd, bwd, per_example_norms=per_example_norms)
+    # Ẏ = conv(Ẋ, W) + conv(X, Ẇ) + ḃ: bilinear in (X, W), the tangent one operand of each conv
+    jvp = bilinear_jvp(forward, product)
+    return make_op(name, forward, fwd, bwd, per_example_norms=per_example_norms, jvp=jvp)
 
 
 @op_factory("conv1d")

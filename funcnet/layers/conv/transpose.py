@@ -18,6 +18,7 @@ entries) with padding ``(a, b)`` and kernel dilation ``d``; ``K = d(k − 1) + 1
 
 Per example (DP-SGD's norms): ``‖dWᵢ‖² = ‖Pᵢᵀ dYᵢ‖²`` with ``P`` the patch matrix of
 ``dilate_s(x)`` (stride 1, padding ``(a, b)``, dilation ``d``). Residuals: ``x`` and ``w``.
+The JVP, bilinear: ``Ẏ = conv_transpose(Ẋ, W) + conv_transpose(X, Ẇ) + ḃ``.
 Derivation: docs/conv.md.
 """
 
@@ -29,6 +30,7 @@ from typing import Any
 import jax.numpy as jnp
 from jax import lax
 
+from funcnet.core.jvp_rules import bilinear_jvp
 from funcnet.core.layer import (
     Layer,
     Shape,
@@ -69,12 +71,16 @@ def _conv_transpose_op(n: int, stride: Any, padding: Any, dilation: Any, use_bia
         transpose_output_size(name, x_shape[-n - 1 : -1], w_shape[:n], stride, dilation, pads)
         return pads
 
-    def forward(x, w, *b):
+    def product(x, w, b=()):
+        """``conv_transpose(x, w)`` without the bias (``b`` only to check its shape)."""
         geometry(jnp.shape(x), jnp.shape(w), b)
         y = lax.conv_transpose(
             flatten_batch(x, n), w, stride, padding, rhs_dilation=dilation, dimension_numbers=dn
         )
-        y = unflatten_batch(y, x.shape, n)
+        return unflatten_batch(y, x.shape, n)
+
+    def forward(x, w, *b):
+        y = product(x, w, b)
         return add_bias(y, b[0]) if use_bias else y
 
     def fwd(x, w, *b):
@@ -106,7 +112,9 @@ def _conv_transpose_op(n: int, stride: Any, padding: Any, dilation: Any, use_bia
                                dy.shape[-n - 1 : -1], (1,) * n, dilation, pads)  # fmt: skip
         return (None, *patch_sq_norms(patches, dy, 1, use_bias))
 
-    return make_op(name, forward, fwd, bwd, per_example_norms=per_example_norms)
+    # Ẏ = convᵀ(Ẋ, W) + convᵀ(X, Ẇ) + ḃ: bilinear in (X, W), as the convolution
+    jvp = bilinear_jvp(forward, product)
+    return make_op(name, forward, fwd, bwd, per_example_norms=per_example_norms, jvp=jvp)
 
 
 @op_factory("conv_transpose1d")

@@ -1,4 +1,4 @@
-"""Standardising over a set of axes, and its closed-form VJP (shared by the norm layers).
+"""Standardising over a set of axes, and its closed-form VJP and JVP (shared by the norm layers).
 
 Over the ``N`` elements of each slice reduced by ``axes``::
 
@@ -8,8 +8,10 @@ and, for a cotangent ``g = ∂L/∂x̂``, the VJP through ``μ`` and ``σ²`` co
 
     dx = s·(g − mean(g) − x̂·mean(g·x̂))    =  (1/N)·s·(N·g − Σg − x̂·Σ(g·x̂))
 
-which needs only ``x̂`` and ``s``. The variance is the two-pass ``mean((x − μ)²)`` (never the
-cancelling ``E[x²] − μ²``) and ``rsqrt(σ² + ε)`` is finite even for a constant slice.
+which needs only ``x̂`` and ``s``. The Jacobian is symmetric, so the JVP is the same operator
+applied to a tangent: ``x̂̇ = s·(ẋ − mean(ẋ) − x̂·mean(x̂·ẋ))``. The variance is the two-pass
+``mean((x − μ)²)`` (never the cancelling ``E[x²] − μ²``) and ``rsqrt(σ² + ε)`` is finite even
+for a constant slice.
 Derivation: docs/normalization.md.
 """
 
@@ -85,6 +87,20 @@ def standardize_vjp(
     return inv_std * (g - mean_g - x_hat * (mean_gx - extra))
 
 
+def standardize_jvp(
+    x_hat: jax.Array, inv_std: jax.Array, dx: jax.Array, axes: tuple[int, ...], centred: bool = True
+) -> jax.Array:
+    """``x̂̇ = s·(ẋ − mean(ẋ) − x̂·mean(x̂·ẋ))``: the JVP of :func:`standardize`'s ``x̂``.
+
+    Its Jacobian ``s·(I − 11ᵀ/N − x̂x̂ᵀ/N)`` is symmetric, so this is :func:`standardize_vjp`
+    applied to the tangent. With ``centred=False`` it is the JVP of RMS normalisation's
+    ``x̂ = x·s``, ``s·(ẋ − x̂·mean(x̂·ẋ))`` (no mean to subtract; again symmetric).
+    """
+    if centred:
+        return standardize_vjp(x_hat, inv_std, dx, axes)
+    return inv_std * (dx - x_hat * jnp.mean(x_hat * dx, axis=axes, keepdims=True))
+
+
 def expand_to(v: jax.Array, rank: int, kept: tuple[int, ...]) -> jax.Array:
     """Insert size-1 axes so that ``v``'s axes land at positions ``kept`` of rank ``rank``."""
     return jnp.expand_dims(v, tuple(i for i in range(rank) if i not in kept))
@@ -95,6 +111,14 @@ def apply_affine(x_hat: jax.Array, affine: tuple, use_scale: bool, use_bias: boo
     """``γ·x̂ + β`` (each term only when used), ``γ, β`` holding ``x̂``'s sizes on ``axes``."""
     y = x_hat * expand_to(affine[0], x_hat.ndim, axes) if use_scale else x_hat
     return y + expand_to(affine[-1], x_hat.ndim, axes) if use_bias else y
+
+
+def affine_jvp(x_hat: jax.Array, d_x_hat: jax.Array, affine: tuple, d_affine: tuple,
+               use_scale: bool, use_bias: bool, axes: tuple[int, ...]) -> jax.Array:  # fmt: skip
+    """``ẏ = γ·x̂̇ + γ̇·x̂ + β̇`` (each term only when used): the JVP of :func:`apply_affine`."""
+    scale, d_shift = (affine[:1] if use_scale else ()), (d_affine[-1:] if use_bias else ())
+    dy = apply_affine(d_x_hat, (*scale, *d_shift), use_scale, use_bias, axes)  # γ·x̂̇ + β̇
+    return dy + x_hat * expand_to(d_affine[0], x_hat.ndim, axes) if use_scale else dy
 
 
 def affine_grads(dy: jax.Array, x_hat: jax.Array, use_scale: bool, use_bias: bool,

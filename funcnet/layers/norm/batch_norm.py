@@ -36,12 +36,14 @@ from funcnet.core.op import Op, check_backward, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.layers.norm._standardize import (
     affine_grads,
+    affine_jvp,
     apply_affine,
     check_eps,
     expand_to,
     per_example_affine_norms,
     resolve_axes,
     standardize,
+    standardize_jvp,
     standardize_vjp,
 )
 
@@ -96,7 +98,18 @@ def batch_norm_op(axis: int = -1, eps: float = 1e-5, use_scale=True, use_bias=Tr
             dx = dx + expand_to(d_mean, x_hat.ndim, (feature,)) / n
         return (dx, *affine_grads(dy, x_hat, use_scale, use_bias, reduce))
 
-    return make_op("batch_norm", forward, fwd, bwd, unused_outputs=True)
+    def jvp(primals, tangents):
+        # ẏ = γ·x̂̇ + γ̇·x̂ + β̇, x̂̇ = s·(ẋ − mean(ẋ) − x̂·mean(x̂·ẋ)); μ̇ = mean(ẋ); σ̇² = 2·mean(x̂·ẋ)/s
+        (x, *affine), (dx, *d_affine) = primals, tangents
+        feature, reduce, (x_hat, inv_std, mean, var) = stats(x)
+        y = apply_affine(x_hat, affine, use_scale, use_bias, (feature,))
+        d_x_hat = standardize_jvp(x_hat, inv_std, dx, reduce)
+        dy = affine_jvp(x_hat, d_x_hat, affine, d_affine, use_scale, use_bias, (feature,))
+        d_mean = jnp.mean(dx, axis=reduce)
+        d_var = 2.0 * jnp.mean(x_hat * dx, axis=reduce, keepdims=True) / inv_std
+        return (y, mean.reshape(-1), var.reshape(-1)), (dy, d_mean, d_var.reshape(-1))
+
+    return make_op("batch_norm", forward, fwd, bwd, unused_outputs=True, jvp=jvp)
 
 
 @op_factory("batch_norm_eval")
@@ -138,7 +151,22 @@ def batch_norm_eval_op(axis: int = -1, eps: float = 1e-5, use_scale=True, use_bi
         reduce = tuple(i for i in range(x_hat.ndim) if i != feature)
         return (None, None, None, *per_example_affine_norms(dy, x_hat, reduce, use_scale, use_bias))
 
-    return make_op("batch_norm_eval", forward, fwd, bwd, per_example_norms=per_example_norms)
+    def jvp(primals, tangents):
+        # ẏ = γ·x̂̇ + γ̇·x̂ + β̇, x̂̇ = s·(ẋ − μ̇) − ½·s²·σ̇²·x̂ (the transpose of the VJP's four terms)
+        (x, mean, var, *affine), (dx, d_mean, d_var, *d_affine) = primals, tangents
+        feature, x_hat, inv_std = normalized(x, mean, var)
+        y = apply_affine(x_hat, affine, use_scale, use_bias, (feature,))
+
+        def per_feature(v):
+            return expand_to(v, x.ndim, (feature,))
+
+        d_inv_std_rel = per_feature(-0.5 * jnp.square(inv_std) * d_var)  # ṡ/s
+        d_x_hat = per_feature(inv_std) * (dx - per_feature(d_mean)) + x_hat * d_inv_std_rel
+        return y, affine_jvp(x_hat, d_x_hat, affine, d_affine, use_scale, use_bias, (feature,))
+
+    return make_op(
+        "batch_norm_eval", forward, fwd, bwd, per_example_norms=per_example_norms, jvp=jvp
+    )
 
 
 @layer_factory("batch_norm")

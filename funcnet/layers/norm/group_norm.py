@@ -40,11 +40,13 @@ from funcnet.core.op import Op, check_backward, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.layers.norm._standardize import (
     affine_grads,
+    affine_jvp,
     apply_affine,
     check_eps,
     expand_to,
     per_example_affine_norms,
     standardize,
+    standardize_jvp,
     standardize_vjp,
 )
 from funcnet.layers.norm.layer_norm import LayerNormParams
@@ -116,7 +118,17 @@ def group_norm_op(
         other = tuple(range(dy.ndim - 1))  # the example, inner batch and position axes
         return (None, *per_example_affine_norms(dy, x_hat, other, use_scale, use_bias))
 
-    return make_op("group_norm", forward, fwd, bwd, per_example_norms=per_example_norms)
+    def jvp(primals, tangents):
+        # ẏ = γ·x̂̇ + γ̇·x̂ + β̇, x̂̇ = s·(ẋ − mean(ẋ) − x̂·mean(x̂·ẋ)) per group
+        (x, *affine), (dx, *d_affine) = primals, tangents
+        y, x_hat, inv_std = normalized(x, affine)
+        x_hat_g, axes = grouped(x_hat)
+        d_x_hat = standardize_jvp(x_hat_g, inv_std, dx.reshape(x_hat_g.shape), axes)
+        channels = (x.ndim - 1,)
+        return y, affine_jvp(x_hat, d_x_hat.reshape(x.shape), affine, d_affine, use_scale,
+                             use_bias, channels)  # fmt: skip
+
+    return make_op("group_norm", forward, fwd, bwd, per_example_norms=per_example_norms, jvp=jvp)
 
 
 @layer_factory("group_norm")

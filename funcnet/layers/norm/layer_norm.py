@@ -33,6 +33,7 @@ from funcnet.core.op import Op, check_backward, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.layers.norm._standardize import (
     affine_grads,
+    affine_jvp,
     apply_affine,
     check_axis_spec,
     check_eps,
@@ -40,6 +41,7 @@ from funcnet.layers.norm._standardize import (
     per_example_affine_norms,
     resolve_axes,
     standardize,
+    standardize_jvp,
     standardize_vjp,
 )
 
@@ -89,7 +91,15 @@ def layer_norm_op(axis: Axis = -1, eps: float = 1e-5, use_scale=True, use_bias=T
         _, other = _split_axes("layer_norm", axis, x_hat.ndim)
         return (None, *per_example_affine_norms(dy, x_hat, other, use_scale, use_bias))
 
-    return make_op("layer_norm", forward, fwd, bwd, per_example_norms=per_example_norms)
+    def jvp(primals, tangents):
+        # ẏ = γ·x̂̇ + γ̇·x̂ + β̇, x̂̇ = s·(ẋ − mean(ẋ) − x̂·mean(x̂·ẋ)): the VJP's symmetric Jacobian
+        (x, *affine), (dx, *d_affine) = primals, tangents
+        y, x_hat, inv_std = normalized(x, affine)
+        axes, _ = _split_axes("layer_norm", axis, x.ndim)
+        d_x_hat = standardize_jvp(x_hat, inv_std, dx, axes)
+        return y, affine_jvp(x_hat, d_x_hat, affine, d_affine, use_scale, use_bias, axes)
+
+    return make_op("layer_norm", forward, fwd, bwd, per_example_norms=per_example_norms, jvp=jvp)
 
 
 @op_factory("rms_norm")
@@ -126,7 +136,15 @@ def rms_norm_op(axis: Axis = -1, eps: float = 1e-6, use_scale=True) -> Op:
         _, other = _split_axes("rms_norm", axis, x_hat.ndim)
         return (None, *per_example_affine_norms(dy, x_hat, other, use_scale, False))
 
-    return make_op("rms_norm", forward, fwd, bwd, per_example_norms=per_example_norms)
+    def jvp(primals, tangents):
+        # ẏ = γ·s·(ẋ − x̂·mean(x̂·ẋ)) + γ̇·x̂: the VJP's symmetric Jacobian
+        (x, *scale), (dx, *d_scale) = primals, tangents
+        y, x_hat, inv_rms = normalized(x, scale)
+        axes, _ = _split_axes("rms_norm", axis, x.ndim)
+        d_x_hat = standardize_jvp(x_hat, inv_rms, dx, axes, centred=False)
+        return y, affine_jvp(x_hat, d_x_hat, scale, d_scale, use_scale, False, axes)
+
+    return make_op("rms_norm", forward, fwd, bwd, per_example_norms=per_example_norms, jvp=jvp)
 
 
 def _norm_layer(name: str, op: Op, axis: Axis, params_for, dtype: Any) -> Layer:

@@ -10,6 +10,7 @@ import pytest
 from jax import lax
 
 from funcnet.core.registry import Arg
+from funcnet.layers import serial
 from funcnet.layers._windows import (
     dimension_numbers,
     flatten_batch,
@@ -27,6 +28,7 @@ from funcnet.layers.conv import (
     conv_transpose2d,
 )
 from funcnet.verify import VerificationError, verify_op
+from tests.layers.forward_mode import assert_manual_jvp_path_matches_autodiff
 
 KEY = jax.random.key(0)
 
@@ -238,7 +240,10 @@ def test_planted_bugs_are_caught(bug, leaf):
     bad = conv2d_op(**EXOTIC_2D).with_bwd(_conv2d_bwd(**EXOTIC_2D, **bug))
     report = verify_op(bad, EXOTIC_2D_ARGS)
     assert not report.passed
-    assert {e.path for c in report.cases for e in c.errors if not e.passed} == {leaf}
+    # the hand-written JVP's adjoint test catches the wrong backward too, with no autodiff
+    failed = {"adjoint" if e.check == "adjoint" else e.path for c in report.cases
+              for e in c.errors if not e.passed}  # fmt: skip
+    assert failed == {leaf, "adjoint"}
     with pytest.raises(VerificationError, match=rf"op 'conv2d'.* for '{leaf}': max rel err"):
         report.raise_if_failed()
 
@@ -252,3 +257,12 @@ def test_flatten_batch_keeps_the_spatial_and_channel_axes():
 def test_b_init_without_a_bias_is_a_type_error_not_ignored(make):
     with pytest.raises(TypeError, match=r"^conv\w+: b_init applies only with use_bias=True"):
         make(2, 3, use_bias=False, b_init=jax.nn.initializers.ones)
+
+
+def test_forward_and_reverse_mode_on_the_manual_jvp_path_match_autodiff():
+    # both kinds in one model, compiled once: strided, dilated, grouped; strided "VALID" transpose
+    layer = serial(
+        conv2d(4, (3, 2), stride=2, dilation=(1, 2), groups=2, dtype=jnp.float64),
+        conv_transpose2d(2, 3, stride=2, padding="VALID", dtype=jnp.float64),
+    )
+    assert_manual_jvp_path_matches_autodiff(layer, (2, 5, 5, 2))

@@ -11,6 +11,7 @@ import pytest
 from funcnet.core.registry import Arg
 from funcnet.layers.norm import BatchNormParams, BatchNormState, batch_norm, batch_norm_op
 from funcnet.verify import verify_op
+from tests.layers.forward_mode import assert_manual_jvp_path_matches_autodiff
 
 EPS = 1e-5
 
@@ -188,3 +189,8 @@ def test_a_planted_bug_in_any_term_fails_the_check(term):
     assert not report.passed and report.cases[0].crash is None
     failed = {(e.check, e.path) for c in report.cases for e in c.errors if not e.passed}
     assert ("autodiff", "x") in failed
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_forward_and_reverse_mode_on_the_manual_jvp_path_match_autodiff(train):
+    assert_manual_jvp_path_matches_autodiff(batch_norm(dtype=jnp.float64), (4, 3), train=train)
