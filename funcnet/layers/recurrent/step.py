@@ -91,7 +91,7 @@ def cell_op(cell: Cell) -> Op:
         # ṡ' = step_jvp(ẋ, ṡ, θ̇), s the state: the cell's step JVP, the transpose of step_bwd
         x, state, params = split(primals)
         dx, d_state, d_params = split(tangents)
-        new, step_res = cell.step(x, state, params)
+        new, step_res = (cell.reference_step or cell.step)(x, state, params)  # as differentiated
         d_new = cell.step_jvp(x, params, state, new, step_res, dx, d_state, d_params)
         return output(new), output(tuple(d_new))
 

@@ -47,6 +47,9 @@ def sequence_jvp(cell, split: Callable, *, reverse: bool, truncate: int | None, 
     """The hand-written JVP ``(primals, tangents) -> (y, ẏ)`` of ``cell``'s sequence op with
     these options (``split``: the op's arguments as ``(x, state0, params, mask)``)."""
     out = cell.output
+    # the primal part as the op's reference computes it (same values): differentiating the JVP
+    # once more (jax.hessian) then gives the reference's second derivative
+    step = cell.reference_step or cell.step
 
     def jvp(primals, tangents):
         # ṡ_t = step_jvp(ẋ_t, ṡ_{t−1}, θ̇), ẏ_t = ṡ_t[out]; ṡ_{t−1} = 0 at a cut, kept when padded
@@ -57,10 +60,11 @@ def sequence_jvp(cell, split: Callable, *, reverse: bool, truncate: int | None, 
         def body(carry, inp):
             state, d_state = carry
             x_t, dx_t, s, m_t = inp
-            if truncate is not None:
+            if truncate is not None:  # the primal state as the reference cuts it, too
                 cut = cut_before(truncate, s)
+                state = tuple(jnp.where(cut, lax.stop_gradient(a), a) for a in state)
                 d_state = tuple(jnp.where(cut, jnp.zeros_like(d), d) for d in d_state)
-            new, res = cell.step(x_t, state, params)
+            new, res = step(x_t, state, params)
             d_new = cell.step_jvp(x_t, params, state, new, res, dx_t, d_state, d_params)
             if masked:  # a padded step keeps the state (and its tangent) and outputs zeros
                 new = tuple(jnp.where(m_t, a, a0) for a, a0 in zip(new, state, strict=True))
