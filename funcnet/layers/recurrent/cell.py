@@ -71,9 +71,10 @@ class Cell(NamedTuple):
         (DP-SGD's ghost clipping); ``None``: they declare none.
       step_jvp: ``(x_t, params, state, new_state, res, dx_t, d_state, d_params) ->
         d_new_state``: the hand-written JVP of ``step`` (of ``reference_step`` for a surrogate:
-        the intended derivative), from the same derivation as ``step_bwd``, whose transpose it
-        is; linear in the tangents. The cell's ops carry a forward-mode JVP built on it (a
-        forward scan carrying the state's tangent); ``None``: they have none.
+        the intended derivative, ``res`` then that step's), from the same derivation as
+        ``step_bwd``, whose transpose it is; linear in the tangents. The cell's ops carry a
+        forward-mode JVP built on it (a forward scan carrying the state's tangent); ``None``:
+        they have none.
     """
 
     name: str

@@ -26,6 +26,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from funcnet.layers.recurrent.cell import Cell
+
 
 def time_first(a: jax.Array, axis: int = -2) -> jax.Array:
     """``a`` with its time axis (``axis``) moved first, as ``lax.scan`` walks it."""
@@ -43,7 +45,7 @@ def scan_order(length: int, reverse: bool) -> jax.Array:
     return length - 1 - steps if reverse else steps
 
 
-def sequence_jvp(cell, split: Callable, *, reverse: bool, truncate: int | None, masked: bool):
+def sequence_jvp(cell: Cell, split: Callable, *, reverse: bool, truncate: int | None, masked: bool):
     """The hand-written JVP ``(primals, tangents) -> (y, ẏ)`` of ``cell``'s sequence op with
     these options (``split``: the op's arguments as ``(x, state0, params, mask)``)."""
     out = cell.output
