@@ -14,6 +14,10 @@ decay, ...). The helpers below are the products most cells share, forward and ba
     z = x W + b:   dx = dz Wᵀ,   dW = Σ xᵀ dz,   db = Σ dz      (Σ over the leading axes)
     z = h U:       dh = dz Uᵀ,   dU = Σ hᵀ dz
 
+and, transposed, their tangents (forward mode, :attr:`Cell.step_jvp`)::
+
+    ż = ẋ W + x Ẇ + ḃ     ż = ḣ U + h U̇
+
 A cell may write its backward with each parameter's gradient left *factored*, ``(x, dz)``
 for ``Σ xᵀ dz`` and ``(None, dz)`` for ``Σ dz`` (``step_bwd_factors``; ``step_bwd`` is then
 :func:`summed_step_bwd` of it). The factors are each example's gradient at one step, which is
@@ -65,6 +69,12 @@ class Cell(NamedTuple):
         ``aᵀ g`` (``g`` when ``a`` is ``None``), and ``step_bwd`` sums them over the leading
         axes (:func:`summed_step_bwd`). With it the cell's ops declare per-example norms
         (DP-SGD's ghost clipping); ``None``: they declare none.
+      step_jvp: ``(x_t, params, state, new_state, res, dx_t, d_state, d_params) ->
+        d_new_state``: the hand-written JVP of ``step`` (of ``reference_step`` for a surrogate:
+        the intended derivative, ``res`` then that step's), from the same derivation as
+        ``step_bwd``, whose transpose it is; linear in the tangents. The cell's ops carry a
+        forward-mode JVP built on it (a forward scan carrying the state's tangent); ``None``:
+        they have none.
     """
 
     name: str
@@ -79,6 +89,7 @@ class Cell(NamedTuple):
     reference_step: Callable[[jax.Array, State, Any], tuple[State, Any]] | None = None
     finite_differences: str | None = None
     step_bwd_factors: Callable[..., tuple[jax.Array, State, Any]] | None = None
+    step_jvp: Callable[..., State] | None = None
 
     @property
     def num_states(self) -> int:
@@ -121,6 +132,17 @@ def affine_factors(x: jax.Array, w: jax.Array, dz: jax.Array) -> tuple[Any, ...]
     dz)`` (see :attr:`Cell.step_bwd_factors`)."""
     # dx = dz Wᵀ; per example dW = xᵀ dz, db = dz
     return dz @ w.T, (x, dz), (None, dz)
+
+
+def affine_jvp(x: jax.Array, w: jax.Array, dx: jax.Array, dw: jax.Array, db: jax.Array):
+    """The tangent of ``z = x W + b``: ``ż = ẋ W + x Ẇ + ḃ`` (the transpose of
+    :func:`affine_bwd`)."""
+    return affine(dx, w, db) + jnp.matmul(x, dw)
+
+
+def product_jvp(h: jax.Array, u: jax.Array, dh: jax.Array, du: jax.Array) -> jax.Array:
+    """The tangent of ``z = h U``: ``ż = ḣ U + h U̇``."""
+    return dh @ u + h @ du
 
 
 def product_factors(h: jax.Array, u: jax.Array, dz: jax.Array) -> tuple[Any, ...]:

@@ -7,6 +7,8 @@ Backward (``act'`` read off ``h'`` itself: ``1 − h'²`` or ``[h' > 0]``)::
 
     dz = dh' ⊙ act'     dx = dz Wᵀ     dh = dz Uᵀ     dW = Σ xᵀ dz     dU = Σ hᵀ dz     db = Σ dz
 
+Forward mode, its transpose: ``ḣ' = act' ⊙ (ẋ W + x Ẇ + ḣ U + h U̇ + ḃ)``.
+
 Derivation: docs/recurrent.md.
 """
 
@@ -26,8 +28,10 @@ from funcnet.layers.recurrent.cell import (
     Cell,
     affine,
     affine_factors,
+    affine_jvp,
     init_gated,
     product_factors,
+    product_jvp,
     summed_step_bwd,
 )
 from funcnet.layers.recurrent.scan import sequence_cases, sequence_op
@@ -84,8 +88,15 @@ def rnn_description(
         dh, du = product_factors(state[0], p.u, dz)
         return dx, (dh,), RNNParams(dw, du, db)
 
+    def step_jvp(x, p, state, new, res, dx, d_state, dp):
+        # ż = ẋ W + x Ẇ + ḣ U + h U̇ + ḃ; ḣ' = act'(z) ⊙ ż (the same diagonal act' as the bwd)
+        del res
+        dz = affine_jvp(x, p.w, dx, dp.w, dp.b) + product_jvp(state[0], p.u, d_state[0], dp.u)
+        return (act_bwd(new[0], dz),)
+
     return Cell("rnn", RNNParams, None, init, lambda p: p.w.shape[0], step,
-                summed_step_bwd(step_bwd_factors), step_bwd_factors=step_bwd_factors)  # fmt: skip
+                summed_step_bwd(step_bwd_factors), step_bwd_factors=step_bwd_factors,
+                step_jvp=step_jvp)  # fmt: skip
 
 
 @op_factory("rnn")

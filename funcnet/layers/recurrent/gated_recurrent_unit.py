@@ -12,7 +12,12 @@ generic machinery builds from it: ``gru_op`` / ``gru`` (a sequence), ``gru_cell_
     dzx = [dzr, dzu, dzn]     dzh = [dzr, dzu, dzn ⊙ r]     db_hn = Σ dzn ⊙ r
     dx = dzx Wᵀ     dh = dh' ⊙ u + dzh Uᵀ     dW = Σ xᵀ dzx     dU = Σ hᵀ dzh     db = Σ dzx
 
-The step's residuals are ``r, u, n, m``. Derivation: docs/recurrent.md.
+The step's residuals are ``r, u, n, m``. Forward mode, its transpose::
+
+    ṙ = r(1 − r)(ẋ W + x Ẇ + ḃ + ḣ U + h U̇)_r     u̇ likewise     ṁ = (ḣ U + h U̇)_n + ḃ_hn
+    ṅ = (1 − n²)((ẋ W + x Ẇ + ḃ)_n + ṙ m + r ṁ)     ḣ' = (1 − u) ṅ + u̇ (h − n) + u ḣ
+
+Derivation: docs/recurrent.md.
 """
 
 from __future__ import annotations
@@ -32,8 +37,10 @@ from funcnet.layers.recurrent.cell import (
     add_bias,
     affine,
     affine_factors,
+    affine_jvp,
     init_gated,
     product_factors,
+    product_jvp,
     sigmoid,
     summed_step_bwd,
 )
@@ -84,8 +91,20 @@ def gru_description(
         dh, du = product_factors(h, p.u, jnp.concatenate([dzr, dzu, dzm], axis=-1))
         return dx, (dh + dh_new * upd,), GRUParams(dw, du, db, (None, dzm))
 
+    def step_jvp(x, p, state, new, res, dx, d_state, dp):
+        # żx = ẋ W + x Ẇ + ḃ, żh = ḣ U + h U̇; ṙ = r(1−r)(żx + żh)_r, u̇ likewise, ṁ = żh_n + ḃ_hn,
+        # ṅ = (1−n²)(żx_n + ṙ m + r ṁ); ḣ' = (1 − u) ṅ + u̇ (h − n) + u ḣ
+        (h,), (dh,) = state, d_state
+        r, upd, n, m = jnp.split(res, 4, axis=-1)
+        dxr, dxu, dxn = jnp.split(affine_jvp(x, p.w, dx, dp.w, dp.b), 3, axis=-1)
+        dhr, dhu, dhn = jnp.split(product_jvp(h, p.u, dh, dp.u), 3, axis=-1)
+        dr, du = (dxr + dhr) * r * (1 - r), (dxu + dhu) * upd * (1 - upd)
+        dn = (dxn + dr * m + r * add_bias(dhn, dp.b_hn)) * (1 - n * n)
+        return ((1 - upd) * dn + du * (h - n) + upd * dh,)
+
     return Cell("gru", GRUParams, None, init, lambda p: p.w.shape[0], step,
-                summed_step_bwd(step_bwd_factors), step_bwd_factors=step_bwd_factors)  # fmt: skip
+                summed_step_bwd(step_bwd_factors), step_bwd_factors=step_bwd_factors,
+                step_jvp=step_jvp)  # fmt: skip
 
 
 @op_factory("gru")

@@ -11,7 +11,9 @@ generic machinery builds from it: ``lstm_op`` / ``lstm`` (a sequence), ``lstm_ce
     dx = dz Wᵀ     dh = dz Uᵀ     dc = dc_tot ⊙ f     dW = Σ xᵀ dz     dU = Σ hᵀ dz     db = Σ dz
 
 The step's residuals are the four gates (``c'`` and ``h'`` are the carried state; ``tanh c'``
-is recomputed). Derivation: docs/recurrent.md.
+is recomputed). Forward mode, its transpose: ``ż = ẋ W + x Ẇ + ḣ U + h U̇ + ḃ``, the gates'
+tangents ``ż ⊙ [i(1−i), f(1−f), 1−g², o(1−o)]``, then ``ċ' = ḟ c + f ċ + i̇ g + i ġ``,
+``ḣ' = ȯ tanh c' + o (1 − tanh² c') ċ'``. Derivation: docs/recurrent.md.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ from funcnet.layers.recurrent.cell import (
     Cell,
     affine,
     affine_factors,
+    affine_jvp,
     init_gated,
     product_factors,
+    product_jvp,
     sigmoid,
     summed_step_bwd,
 )
@@ -85,8 +89,20 @@ def lstm_description(
         dh, du = product_factors(h, p.u, dz)  # per example dU = hᵀ dz
         return dx, (dh, dc_tot * f), LSTMParams(dw, du, db)
 
+    def step_jvp(x, p, state, new, gates, dx, d_state, dp):
+        # ż = ẋ W + x Ẇ + ḣ U + h U̇ + ḃ; [i̇, ḟ, ġ, ȯ] = ż ⊙ [i(1−i), f(1−f), 1−g², o(1−o)];
+        # ċ' = ḟ c + f ċ + i̇ g + i ġ; ḣ' = ȯ tanh c' + o (1 − tanh² c') ċ'
+        (h, c), (_, c_new), (dh, dc) = state, new, d_state
+        i, f, g, o = jnp.split(gates, 4, axis=-1)
+        dz = affine_jvp(x, p.w, dx, dp.w, dp.b) + product_jvp(h, p.u, dh, dp.u)
+        dzi, dzf, dzg, dzo = jnp.split(dz, 4, axis=-1)
+        tc = jnp.tanh(c_new)
+        dc_new = dzf * f * (1 - f) * c + f * dc + dzi * i * (1 - i) * g + i * (1 - g * g) * dzg
+        return dzo * o * (1 - o) * tc + o * (1 - tc * tc) * dc_new, dc_new
+
     return Cell("lstm", LSTMParams, LSTMState, init, lambda p: p.w.shape[0], step,
-                summed_step_bwd(step_bwd_factors), step_bwd_factors=step_bwd_factors)  # fmt: skip
+                summed_step_bwd(step_bwd_factors), step_bwd_factors=step_bwd_factors,
+                step_jvp=step_jvp)  # fmt: skip
 
 
 @op_factory("lstm")

@@ -24,7 +24,8 @@ with ``x``), ``truncate=k`` (the gradient through the state is cut before every 
 the scan, counted in scan order: an intended gradient, whose reference applies
 ``lax.stop_gradient`` there; ``forward`` stays the true forward), ``masked`` (a last
 argument ``mask [..., T]``: a step whose mask is 0 keeps the state, outputs zeros and gets no
-gradient). Derivation: docs/recurrent.md.
+gradient). Forward mode, for a cell with ``step_jvp``: the forward scan of
+:mod:`~funcnet.layers.recurrent.tangent_scan`. Derivation: docs/recurrent.md.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from funcnet.core.op import Op, make_op
 from funcnet.core.per_example_norms import leading_rows
 from funcnet.core.registry import Arg, Case
 from funcnet.layers.recurrent.cell import Cell, factor_sq_norms, param_shapes, sum_factors
+from funcnet.layers.recurrent.tangent_scan import cut_before, scan_order, sequence_jvp, time_first
 
 
 def check_truncate(name: str, truncate: int | None) -> None:
@@ -48,21 +50,6 @@ def check_truncate(name: str, truncate: int | None) -> None:
         raise ValueError(
             f"{name}: expected truncate to be None or a positive integer, got {truncate!r}."
         )
-
-
-def _time_first(a: jax.Array, axis: int = -2) -> jax.Array:
-    return jnp.moveaxis(a, axis, 0)
-
-
-def _cut(truncate: int, s: jax.Array) -> jax.Array:
-    """Whether the gradient through the state is cut before scan step ``s``."""
-    return (s > 0) & (s % truncate == 0)
-
-
-def _scan_order(length: int, reverse: bool) -> jax.Array:
-    """The position of each time step in scan order (0 is the first step processed)."""
-    steps = jnp.arange(length)
-    return length - 1 - steps if reverse else steps
 
 
 def _state_before(carried: jax.Array, initial: jax.Array, t: jax.Array, reverse: bool):
@@ -93,19 +80,20 @@ def sequence_op(
         return args[0], tuple(state0), params, mask
 
     def scan(x, state0, params, mask, cut=truncate is not None, step=cell.step):
-        m = _time_first(mask != 0, -1)[..., None] if masked else None
+        m = time_first(mask != 0, -1)[..., None] if masked else None
 
         def body(state, inp):
             x_t, s, m_t = inp
             if cut:
-                state = tuple(jnp.where(_cut(truncate, s), lax.stop_gradient(a), a) for a in state)
+                here = cut_before(truncate, s)
+                state = tuple(jnp.where(here, lax.stop_gradient(a), a) for a in state)
             new, step_res = step(x_t, state, params)
             if masked:
                 new = tuple(jnp.where(m_t, a, a0) for a, a0 in zip(new, state, strict=True))
                 return new, (jnp.where(m_t, new[out], 0), new, step_res)
             return new, ((), new, step_res)  # unmasked, the output is the carried state part
 
-        inputs = (_time_first(x), _scan_order(x.shape[-2], reverse), m)
+        inputs = (time_first(x), scan_order(x.shape[-2], reverse), m)
         final, (ys, carried, step_res) = lax.scan(body, state0, inputs, reverse=reverse)
         ys = ys if masked else carried[out]
         return (jnp.moveaxis(ys, 0, -2), *final), (carried, step_res)
@@ -126,7 +114,7 @@ def sequence_op(
         too, and the per-example squared norms computed from them after the scan."""
         (x, state0, params, mask), carried, step_res = res
         dys, dfinal = dy[0], tuple(dy[1:])
-        m = _time_first(mask != 0, -1)[..., None].astype(x.dtype) if masked else None
+        m = time_first(mask != 0, -1)[..., None].astype(x.dtype) if masked else None
         layout = []  # with_norms: where each parameter's factors are among the stacked arrays
 
         def body(carry, inp):
@@ -147,12 +135,13 @@ def sequence_op(
             if masked:
                 d_prev = tuple(p + (1 - m_t) * d for p, d in zip(d_prev, d_state, strict=True))
             if truncate is not None:
-                d_prev = tuple(jnp.where(_cut(truncate, s), jnp.zeros_like(d), d) for d in d_prev)
+                cut = cut_before(truncate, s)
+                d_prev = tuple(jnp.where(cut, jnp.zeros_like(d), d) for d in d_prev)
             # the parameter gradients accumulate step by step: no [T, ..., G·H] stack of dz
             return (d_prev, jax.tree.map(jnp.add, d_params, d_params_t)), (dx_t, stacked)
 
         length = x.shape[-2]
-        xs = (_time_first(x), _time_first(dys), jnp.arange(length), _scan_order(length, reverse),
+        xs = (time_first(x), time_first(dys), jnp.arange(length), scan_order(length, reverse),
               m, carried, step_res)  # fmt: skip
         zeros = jax.tree.map(jnp.zeros_like, params)
         (d_state0, d_params), (dx, stacked) = lax.scan(body, (dfinal, zeros), xs,
@@ -161,7 +150,7 @@ def sequence_op(
                       *((None,) if masked else ()))  # fmt: skip
         if not with_norms:
             return cotangents
-        norms = _norms_of_stacked(layout, stacked, _time_first(x))
+        norms = _norms_of_stacked(layout, stacked, time_first(x))
         return cotangents, (None,) * (1 + num_states) + norms + ((None,) if masked else ())
 
     def bwd(res, dy):
@@ -173,8 +162,11 @@ def sequence_op(
         return backward(res, dy, with_norms=True)
 
     with_norms = None if cell.step_bwd_factors is None else bwd_with_norms
+    jvp = None
+    if cell.step_jvp is not None:  # a forward scan carrying the state's tangent
+        jvp = sequence_jvp(cell, split, reverse=reverse, truncate=truncate, masked=masked)
     if truncate is None and cell.reference_step is None:
-        return make_op(cell.name, forward, fwd, bwd, bwd_with_norms=with_norms)
+        return make_op(cell.name, forward, fwd, bwd, bwd_with_norms=with_norms, jvp=jvp)
     truncated = "" if truncate is None else f"truncated BPTT, cut every {truncate} steps"
     if cell.reference_step is None:
         gradient, fd = (
@@ -190,7 +182,7 @@ def sequence_op(
         fd = cell.finite_differences
     return make_op(cell.name, forward, fwd, bwd, gradient=gradient,
                    gradient_reference=reference, finite_differences=fd,
-                   bwd_with_norms=with_norms)  # fmt: skip
+                   bwd_with_norms=with_norms, jvp=jvp)  # fmt: skip
 
 
 def _distinct(factors, x_t: jax.Array, layout: list) -> tuple[jax.Array, ...]:

@@ -5,6 +5,10 @@ its parts otherwise); its backward is the cell's ``step_bwd``::
 
     dx, d_state, d_params = cell.step_bwd(x, params, state, new_state, res, d_new_state)
 
+and its JVP the cell's ``step_jvp`` (the transpose of ``step_bwd``)::
+
+    d_new_state = cell.step_jvp(x, params, state, new_state, res, dx, d_state, d_params)
+
 The layer applies it to ``(x, state)`` and returns the new state (an array or the cell's
 ``state_type``). Derivations: docs/recurrent.md.
 """
@@ -83,12 +87,21 @@ def cell_op(cell: Cell) -> Op:
         norms = (None,) * (1 + num_states) + factor_sq_norms(rows)
         return (dx, *d_state, *sum_factors(factors)), norms
 
+    def jvp(primals, tangents):
+        # ṡ' = step_jvp(ẋ, ṡ, θ̇), s the state: the cell's step JVP, the transpose of step_bwd
+        x, state, params = split(primals)
+        dx, d_state, d_params = split(tangents)
+        new, step_res = (cell.reference_step or cell.step)(x, state, params)  # as differentiated
+        d_new = cell.step_jvp(x, params, state, new, step_res, dx, d_state, d_params)
+        return output(new), output(tuple(d_new))
+
     with_norms = None if cell.step_bwd_factors is None else bwd_with_norms
+    jvp = None if cell.step_jvp is None else jvp
     if cell.reference_step is None:
-        return make_op(f"{cell.name}_cell", forward, fwd, bwd, bwd_with_norms=with_norms)
+        return make_op(f"{cell.name}_cell", forward, fwd, bwd, bwd_with_norms=with_norms, jvp=jvp)
     return make_op(f"{cell.name}_cell", forward, fwd, bwd, gradient=cell.gradient,
                    gradient_reference=reference, finite_differences=cell.finite_differences,
-                   bwd_with_norms=with_norms)  # fmt: skip
+                   bwd_with_norms=with_norms, jvp=jvp)  # fmt: skip
 
 
 def cell_layer(cell: Cell, features: int, *, dtype: Any = jnp.float32) -> Layer:

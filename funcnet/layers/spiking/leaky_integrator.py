@@ -7,6 +7,8 @@ the maximum over time (``global_max_pool(num_position_axes=1)`` after it) or the
 
     dV = dV[t]     dV[t−1] = β dV     dx, dW, db = dV Wᵀ, Σ xᵀ dV, Σ dV
 
+Forward mode, its transpose: ``V̇[t] = β V̇[t−1] + ẋ_t W + x_t Ẇ + ḃ``.
+
 Derivation: docs/spiking.md.
 """
 
@@ -22,7 +24,13 @@ from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factor
 from funcnet.core.op import Op
 from funcnet.core.registry import Arg, add_cases, op_factory
 from funcnet.initializers import Initializer, lecun_normal, zeros
-from funcnet.layers.recurrent.cell import Cell, affine, affine_factors, summed_step_bwd
+from funcnet.layers.recurrent.cell import (
+    Cell,
+    affine,
+    affine_factors,
+    affine_jvp,
+    summed_step_bwd,
+)
 from funcnet.layers.recurrent.scan import sequence_cases, sequence_op
 from funcnet.layers.recurrent.sequence import sequence_layer
 
@@ -55,9 +63,14 @@ def leaky_integrator_description(
         dx, dw, db = affine_factors(x, p.w, d_new[0])
         return dx, (beta * d_new[0],), LeakyIntegratorParams(dw, db)
 
+    def step_jvp(x, p, state, new, res, dx, d_state, dp):
+        # V̇[t] = β V̇[t−1] + ẋ W + x Ẇ + ḃ
+        del state, new, res
+        return (beta * d_state[0] + affine_jvp(x, p.w, dx, dp.w, dp.b),)
+
     return Cell("leaky_integrator", LeakyIntegratorParams, None, init, lambda p: p.w.shape[0],
-                step, summed_step_bwd(step_bwd_factors),
-                step_bwd_factors=step_bwd_factors)  # fmt: skip
+                step, summed_step_bwd(step_bwd_factors), step_bwd_factors=step_bwd_factors,
+                step_jvp=step_jvp)  # fmt: skip
 
 
 @op_factory("leaky_integrator")

@@ -18,7 +18,14 @@ Backward, with the surrogate ``σ`` in place of ``H'`` (the cell's intended grad
     dβ = Σ dV V[t−1] (zero reset: Σ dV (1 − S[t−1]) V[t−1])       dα = Σ dI I[t−1]
 
 A learned decay is kept as its logit (``β = sigmoid(a)``, Fang et al. 2021), so it stays in
-(0, 1): ``da = dβ β (1 − β)``. Derivation and choices: docs/spiking.md.
+(0, 1): ``da = dβ β (1 − β)``. Forward mode, the transpose (the intended derivative: ``σ`` for
+``H'``, no tangent through a detached reset)::
+
+    ż = ẋ W + x Ẇ + ḃ (+ Ṡ[t−1] U + S[t−1] U̇)      İ[t] = α İ[t−1] + α̇ I[t−1] + ż
+    V̇[t] = β V̇[t−1] + β̇ V[t−1] + İ[t] − θ Ṡ[t−1]     Ṡ[t] = σ(V[t] − θ) V̇[t]
+    (zero reset: β (1 − S[t−1]) V̇[t−1] + β̇ (1 − S[t−1]) V[t−1] − β V[t−1] Ṡ[t−1] + İ[t])
+
+Derivation and choices: docs/spiking.md.
 """
 
 from __future__ import annotations
@@ -36,7 +43,9 @@ from funcnet.layers.recurrent.cell import (
     Cell,
     affine,
     affine_factors,
+    affine_jvp,
     product_factors,
+    product_jvp,
     summed_step_bwd,
 )
 from funcnet.layers.spiking.surrogate import Surrogate, describe, heaviside, spike_reference
@@ -163,6 +172,29 @@ def lif_description(
                 grads["alpha_logit"] = (None, dz * state[2] * (sa * (1 - sa)))
         return dx, d_state, params_type(**grads)
 
+    def step_jvp(x, p, state, new, res, dx, d_state, dp):
+        # ż = ẋ W + x Ẇ + ḃ (+ Ṡ U + S U̇); İ' = α İ + α̇ I + ż; V̇' = β V̇ + β̇ V + İ' − θ Ṡ
+        # (zero reset: β(1 − S)V̇ + β̇(1 − S)V − β V Ṡ + İ'; no Ṡ term detached); Ṡ' = σ(V' − θ) V̇'
+        del res
+        s, v, ds, dv = state[0], state[1], d_state[0], d_state[1]
+        dz = affine_jvp(x, p.w, dx, dp.w, dp.b)
+        if recurrent:
+            dz = dz + product_jvp(s, p.u, ds, dp.u)
+        b, a = decays(p, v)
+        di = a * d_state[2] + dz if synaptic else dz
+        if learn_alpha:  # α̇ = ȧ α (1 − α) through the logit
+            sa = _per_neuron(jax.nn.sigmoid(p.alpha_logit), v)
+            di = di + _per_neuron(dp.alpha_logit, v) * (sa * (1 - sa)) * state[2]
+        kept, d_kept = (v, dv) if reset == "subtract" else ((1 - s) * v, (1 - s) * dv)
+        dv_new = b * d_kept + di
+        if learn_beta:
+            sb = _per_neuron(jax.nn.sigmoid(p.beta_logit), v)
+            dv_new = dv_new + _per_neuron(dp.beta_logit, v) * (sb * (1 - sb)) * kept
+        if not detach_reset:
+            dv_new = dv_new - (theta * ds if reset == "subtract" else b * v * ds)
+        ds_new = sur.derivative(new[1] - theta) * dv_new
+        return (ds_new, dv_new, *((di,) if synaptic else ()))
+
     return Cell(
         name,
         params_type,
@@ -176,4 +208,5 @@ def lif_description(
         reference_step=reference_step,
         finite_differences=NO_FINITE_DIFFERENCES,
         step_bwd_factors=step_bwd_factors,
+        step_jvp=step_jvp,
     )

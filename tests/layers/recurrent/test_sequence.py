@@ -114,3 +114,33 @@ def test_bad_hyperparameters():
         gru(2, truncate=0)
     with pytest.raises(ValueError, match=r"lstm: expected an input of rank >= 2, got shape"):
         lstm(2).init(jax.random.key(0), (3,))
+
+
+def test_the_manual_jvp_path_matches_autodiff_with_every_sequence_option():
+    # the generic forward scan: mask, reverse, truncated BPTT (an intended gradient) and an
+    # initial state, through the Elman cell's hand-written step JVP; reverse mode its transpose
+    with jax.enable_x64(True):
+        layer = rnn(3, reverse=True, truncate=2, return_state=True, dtype=jnp.float64)
+        _, params, state = layer.init(jax.random.key(0), (B, 4, F))
+        rng = np.random.default_rng(0)
+        x, h0 = rng.standard_normal((B, 4, F)), rng.standard_normal((B, 3))
+        mask = np.array([[1, 1, 0, 1], [1, 1, 1, 1]])
+
+        def f(params, x, backward):
+            (hs, final), _ = layer.apply(
+                params, state, RecurrentInput(x, mask, jnp.asarray(h0)), backward=backward
+            )
+            return jnp.sin(hs).sum(-2) + final  # [B, 3]
+
+        v = jax.tree.map(jnp.ones_like, params)
+        for transform in (
+            lambda b: jax.jvp(lambda p: f(p, x, b), (params,), (v,))[1],
+            lambda b: jax.jacfwd(f, argnums=1)(params, x, b),
+            lambda b: jax.grad(lambda p: f(p, x, b).sum())(params),
+            # the JVP's primal part cuts the state as the reference does: its second derivative
+            lambda b: jax.hessian(lambda x: f(params, x, b)[0, 0])(x),
+        ):
+            run = jax.jit(transform, static_argnums=0)
+            got, want = run("manual_jvp"), run("autodiff")
+            for a, e in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+                np.testing.assert_allclose(a, e, rtol=1e-10, atol=1e-12)
