@@ -150,7 +150,10 @@ def _spike_system(t_in, w, u, t_out, tau, tau_syn, theta, t_max):
 
     def solve(b, trans):
         x_sorted = solve_triangular(upper, b.reshape(-1)[order], lower=False, trans=trans)
-        return jnp.zeros_like(x_sorted).at[order].set(x_sorted).reshape(n, k)
+        # a permutation: unique indices, which JAX needs to transpose the scatter (reverse mode
+        # on the manual_jvp path)
+        x = jnp.zeros_like(x_sorted).at[order].set(x_sorted, unique_indices=True)
+        return x.reshape(n, k)
 
     return eps, d_eps, eps_ss, solve
 
