@@ -16,6 +16,10 @@ Backward: with ``M[s, s'] = ∂V_{n(s)}(t_s)/∂t_s'`` (``t_s' < t_s``) and ``V�
 solve the triangular system ``(diag(V̇) + Mᵀ) c = −dt_out`` in time order; then
 ``dW_in = Σ_s c_s ε(t_s − t_i)``, ``dU_mn = Σ_{s of n, s' of m} c_s ε(t_s − t_s')``,
 ``dt_i = −Σ_s c_s W_{i n(s)} ε'(t_s − t_i)``.
+
+JVP (forward mode, the transpose): ``(diag(V̇) + M) ṫ_out = −r``, lower triangular in time
+order, with ``r_s = Σ_i Ẇ_in ε(t_s − t_i) − Σ_i W_in ε'(t_s − t_i) ṫ_i + Σ_{s'} U̇_{n(s') n}
+ε(t_s − t_s')``: the same matrix, solved transposed.
 """
 
 from __future__ import annotations
@@ -59,10 +63,15 @@ def _crossing(a, b, last, theta, tau, tau_syn):
         return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
 
     lo, hi = lax.fori_loop(0, 64, bisect, lax.stop_gradient((lo, jnp.where(ok, peak, lo))))
-    # one Newton step from the bracketed root: its value is the root to rounding and its
-    # derivative the implicit one, −∂V/∂p / V̇, so autodiff of this forward stays exact
-    t = jnp.where(ok, hi, 0.0)
-    return ok, t - jnp.where(ok, (v(t) - theta) / jnp.where(ok, dv(t), 1.0), 0.0)
+
+    # two Newton steps from the bracketed root: the value is the root to rounding; after the
+    # first the derivative is the implicit one, −∂V/∂p / V̇, after the second (Newton's map has
+    # zero slope at the root) the second derivative too, so autodiff of this forward stays
+    # exact for gradients and Hessians
+    def newton(t):
+        return t - jnp.where(ok, (v(t) - theta) / jnp.where(ok, dv(t), 1.0), 0.0)
+
+    return ok, newton(newton(jnp.where(ok, hi, 0.0)))
 
 
 def simulate(t_in, w, u, tau, tau_syn, theta, max_spikes, t_max):

@@ -15,7 +15,8 @@ when it lies inside the interval. ``V`` is evaluated at each candidate from its 
 Gradient (envelope theorem): with ``t*`` the maximiser, ``dV*/dW_ic = ε(t* − t_i)`` and
 ``dV*/dt_i = −W_ic ε'(t* − t_i)`` (``V̇(t*) = 0`` at a stationary point; ``0`` and ``t_max``
 do not move); where ``t*`` is an input spike time ``t_j`` (a kink: a negative weight turns the
-slope down), ``t*`` moves with ``t_j`` and ``dV*/dt_j`` adds ``V̇(t_j⁻)``. docs/spiking.md.
+slope down), ``t*`` moves with ``t_j`` and ``dV*/dt_j`` adds ``V̇(t_j⁻)``. The JVP contracts
+the same two Jacobian blocks with the tangents instead of the cotangent. docs/spiking.md.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from funcnet.layers import event_lif, event_lif_op
+from funcnet.layers.spiking.event_lif_dynamics import _crossing
 from tests.layers.spiking.central_differences import assert_matches_central_differences
 
 OP = event_lif_op(max_spikes=2)
@@ -199,6 +200,23 @@ def test_a_root_solved_spike_lands_on_the_threshold_and_meets_the_closed_form(x6
         v -= np.sum(np.exp(-(tk[k] - tk[:k])))  # the resets of earlier spikes
         np.testing.assert_allclose(v, 1.0, rtol=1e-13)
     np.testing.assert_allclose(times[1], times[2], rtol=1e-7)
+
+
+def test_the_second_derivative_of_a_root_solved_crossing_matches_central_differences(x64):
+    # τ_syn = 0.3 τ_mem: the bracketed solve's two Newton steps make autodiff's second
+    # derivative of the crossing time exact (with one step, Hessians of spike times came out
+    # 40–150 % off); a Hessian-vector product against differences of the exact gradient
+    a_b, v = jnp.array([[6.0, 5.0, 8.0], [6.0, 5.0, 7.0]]), jnp.array([[1.0, -0.5, 0.3]] * 2)
+
+    def grad(a_b):
+        crossing = lambda p: _crossing(p[0], p[1], jnp.zeros(3), 1.0, 1.0, 0.3)  # noqa: E731
+        return jax.grad(lambda p: jnp.sum(crossing(p)[1]))(a_b), crossing(a_b)[0]
+
+    (_, ok), (hv, _) = jax.jit(lambda p: jax.jvp(grad, (p,), (v,)))(a_b)
+    steps = jnp.array([1e-5, -1e-5])[:, None, None]
+    g, _ = jax.jit(jax.vmap(grad))(a_b[None] + steps * v[None])
+    assert bool(jnp.all(ok))  # every membrane crosses θ
+    np.testing.assert_allclose(hv, (g[0] - g[1]) / 2e-5, rtol=1e-7)
 
 
 @pytest.mark.parametrize(
