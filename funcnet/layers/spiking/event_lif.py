@@ -39,7 +39,7 @@ from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factor
 from funcnet.core.op import Op, check_backward, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.initializers import Initializer
-from funcnet.layers.spiking.event_lif_dynamics import simulate, spike_time_vjp
+from funcnet.layers.spiking.event_lif_dynamics import simulate, spike_time_jvp, spike_time_vjp
 from funcnet.layers.spiking.psp import check_tau_syn
 
 
@@ -121,7 +121,17 @@ def event_lif_op(
         dt_in = dt_in.reshape(*dy[0].shape[:-2], *flat.shape[1:])  # the shift passes it on
         return (dt_in, jnp.sum(dw, 0)) + ((jnp.sum(du, 0),) if recurrent else ())
 
-    return make_op(name, forward, fwd, bwd)
+    def jvp(primals, tangents):
+        # ṫ_out = −(diag(V̇) + M)⁻¹ (Σ Ẇ ε − Σ W ε' ṫ_i + Σ U̇ ε): the backward's matrix, transposed
+        outputs, (flat, w, u, t_out) = run(*primals)
+        dt_in, dw = tangents[0].reshape(flat.shape), tangents[1]
+        du = tangents[2] if recurrent else None
+        dt_out = jax.vmap(
+            lambda ti, to, dti: spike_time_jvp(ti, w, u, to, dti, dw, du, tau, tau_s, theta, t_max)
+        )(flat, t_out, dt_in)
+        return outputs, (dt_out.reshape(outputs[0].shape), jnp.zeros_like(outputs[1]))
+
+    return make_op(name, forward, fwd, bwd, jvp=jvp)
 
 
 add_cases(

@@ -16,6 +16,10 @@ Backward: with ``M[s, s'] = ∂V_{n(s)}(t_s)/∂t_s'`` (``t_s' < t_s``) and ``V�
 solve the triangular system ``(diag(V̇) + Mᵀ) c = −dt_out`` in time order; then
 ``dW_in = Σ_s c_s ε(t_s − t_i)``, ``dU_mn = Σ_{s of n, s' of m} c_s ε(t_s − t_s')``,
 ``dt_i = −Σ_s c_s W_{i n(s)} ε'(t_s − t_i)``.
+
+JVP (forward mode, the transpose): ``(diag(V̇) + M) ṫ_out = −r``, lower triangular in time
+order, with ``r_s = Σ_i Ẇ_in ε(t_s − t_i) − Σ_i W_in ε'(t_s − t_i) ṫ_i + Σ_{s'} U̇_{n(s') n}
+ε(t_s − t_s')``: the same matrix, solved transposed.
 """
 
 from __future__ import annotations
@@ -59,10 +63,15 @@ def _crossing(a, b, last, theta, tau, tau_syn):
         return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
 
     lo, hi = lax.fori_loop(0, 64, bisect, lax.stop_gradient((lo, jnp.where(ok, peak, lo))))
-    # one Newton step from the bracketed root: its value is the root to rounding and its
-    # derivative the implicit one, −∂V/∂p / V̇, so autodiff of this forward stays exact
-    t = jnp.where(ok, hi, 0.0)
-    return ok, t - jnp.where(ok, (v(t) - theta) / jnp.where(ok, dv(t), 1.0), 0.0)
+
+    # two Newton steps from the bracketed root: the value is the root to rounding; after the
+    # first the derivative is the implicit one, −∂V/∂p / V̇, after the second (Newton's map has
+    # zero slope at the root) the second derivative too, so autodiff of this forward stays
+    # exact for gradients and Hessians
+    def newton(t):
+        return t - jnp.where(ok, (v(t) - theta) / jnp.where(ok, dv(t), 1.0), 0.0)
+
+    return ok, newton(newton(jnp.where(ok, hi, 0.0)))
 
 
 def simulate(t_in, w, u, tau, tau_syn, theta, max_spikes, t_max):
@@ -112,8 +121,13 @@ def simulate(t_in, w, u, tau, tau_syn, theta, max_spikes, t_max):
     return jnp.where(nan[:, None], jnp.nan, out), jnp.where(nan, jnp.nan, over.astype(dtype))
 
 
-def spike_time_vjp(t_in, w, u, t_out, dt_out, tau, tau_syn, theta, t_max):
-    """``(dt_in [I, K_in], dW [I, N], dU [N, N] or None)`` of one example."""
+def _spike_system(t_in, w, u, t_out, tau, tau_syn, theta, t_max):
+    """What both derivatives of one example's spike times use: ``(eps, d_eps, eps_ss, solve)``,
+    the kernels ``ε(t_s − t_i)``, ``ε'(t_s − t_i)`` ``[N, K, I, K_in]``, ``ε(t_s − t_s')``
+    ``[N, K, N, K]`` (``None`` when feed-forward) and ``solve(b, trans)``, which solves
+    ``(diag(V̇) + Mᵀ) x = b`` (``trans=0``, the backward's) or ``(diag(V̇) + M) x = b``
+    (``trans=1``, the JVP's) with one triangular solve in time order; slots without a spike
+    get a unit diagonal and no coupling, so ``x = b`` there."""
     n, k = t_out.shape
     valid = t_out < t_max
     delta = t_out[:, :, None, None] - t_in[None, None]  # [N, K, I, K_in]
@@ -121,32 +135,63 @@ def spike_time_vjp(t_in, w, u, t_out, dt_out, tau, tau_syn, theta, t_max):
         delta, (delta > 0) & valid[:, :, None, None] & (t_in < t_max)[None, None], tau, tau_syn
     )
     slope = jnp.einsum("in,nkij->nk", w, d_eps)  # the inputs' part of V̇(t_s⁻)
-    # (diag(V̇) + Mᵀ) c = −dt_out, with M[s, s'] = ∂V(t_s)/∂t_s' (module docstring)
-    rhs = -jnp.where(valid, dt_out, 0.0)
     if u is None:  # M holds only the resets: one block per neuron, its spikes in time order
         gap = t_out[:, :, None] - t_out[:, None, :]  # [N, K, K']
         live = (gap > 0) & valid[:, :, None] & valid[:, None, :]
         m = theta * reset_slope(gap, live, tau)
         slope = jnp.where(valid, slope - jnp.sum(m, -1), 1.0)
         upper = jnp.swapaxes(m, 1, 2) + slope[:, :, None] * jnp.eye(k, dtype=m.dtype)[None]
-        c = solve_triangular(upper, rhs[:, :, None], lower=False)[:, :, 0]
-    else:
-        gap = t_out[:, :, None, None] - t_out[None, None]  # [N, K, M, K'] t_s − t_s'
-        live = (gap > 0) & valid[:, :, None, None] & valid[None, None]
-        same = jnp.eye(n, dtype=bool)[:, None, :, None]
-        eps_ss, d_eps_ss = psp_kernels(gap, live, tau, tau_syn)
-        m = theta * reset_slope(gap, live & same, tau) - u.T[:, None, :, None] * d_eps_ss
-        slope = jnp.where(valid, slope - jnp.sum(m, (2, 3)), 1.0)
-        # sorted by time, the spikes' M is strictly lower triangular: diag(V̇) + Mᵀ upper
-        order = jnp.argsort(t_out.reshape(-1))
-        m_sorted = m.reshape(n * k, n * k)[order][:, order]
-        upper = jnp.diag(slope.reshape(-1)[order]) + m_sorted.T
-        c_sorted = solve_triangular(upper, rhs.reshape(-1)[order], lower=False)
-        c = jnp.zeros_like(c_sorted).at[order].set(c_sorted).reshape(n, k)
+
+        def solve(b, trans):
+            return solve_triangular(upper, b[:, :, None], lower=False, trans=trans)[:, :, 0]
+
+        return eps, d_eps, None, solve
+    gap = t_out[:, :, None, None] - t_out[None, None]  # [N, K, M, K'] t_s − t_s'
+    live = (gap > 0) & valid[:, :, None, None] & valid[None, None]
+    same = jnp.eye(n, dtype=bool)[:, None, :, None]
+    eps_ss, d_eps_ss = psp_kernels(gap, live, tau, tau_syn)
+    m = theta * reset_slope(gap, live & same, tau) - u.T[:, None, :, None] * d_eps_ss
+    slope = jnp.where(valid, slope - jnp.sum(m, (2, 3)), 1.0)
+    # sorted by time, the spikes' M is strictly lower triangular: diag(V̇) + Mᵀ upper
+    order = jnp.argsort(t_out.reshape(-1))
+    m_sorted = m.reshape(n * k, n * k)[order][:, order]
+    upper = jnp.diag(slope.reshape(-1)[order]) + m_sorted.T
+
+    def solve(b, trans):
+        x_sorted = solve_triangular(upper, b.reshape(-1)[order], lower=False, trans=trans)
+        # a permutation: unique indices, which JAX needs to transpose the scatter (reverse mode
+        # on the manual_jvp path)
+        x = jnp.zeros_like(x_sorted).at[order].set(x_sorted, unique_indices=True)
+        return x.reshape(n, k)
+
+    return eps, d_eps, eps_ss, solve
+
+
+def _nan_if_nan_in(t_in, w, u):
+    """NaN in, NaN out: the derivatives are NaN where any input or weight is."""
+    bad = jnp.any(jnp.isnan(t_in)) | jnp.any(jnp.isnan(w))
+    bad = bad if u is None else bad | jnp.any(jnp.isnan(u))
+    return lambda x: None if x is None else jnp.where(bad, jnp.nan, x)
+
+
+def spike_time_vjp(t_in, w, u, t_out, dt_out, tau, tau_syn, theta, t_max):
+    """``(dt_in [I, K_in], dW [I, N], dU [N, N] or None)`` of one example."""
+    eps, d_eps, eps_ss, solve = _spike_system(t_in, w, u, t_out, tau, tau_syn, theta, t_max)
+    # (diag(V̇) + Mᵀ) c = −dt_out, with M[s, s'] = ∂V(t_s)/∂t_s' (module docstring)
+    c = solve(-jnp.where(t_out < t_max, dt_out, 0.0), 0)
     dw = jnp.einsum("nk,nkij->in", c, eps)
     dt_in = -jnp.einsum("nk,in,nkij->ij", c, w, d_eps)
     du = None if u is None else jnp.einsum("nk,nkml->mn", c, eps_ss)
-    bad = jnp.any(jnp.isnan(t_in)) | jnp.any(jnp.isnan(w))  # NaN in, NaN out
-    bad = bad if u is None else bad | jnp.any(jnp.isnan(u))
-    nan = lambda x: None if x is None else jnp.where(bad, jnp.nan, x)  # noqa: E731
+    nan = _nan_if_nan_in(t_in, w, u)
     return nan(dt_in), nan(dw), nan(du)
+
+
+def spike_time_jvp(t_in, w, u, t_out, dt_in, dw, du, tau, tau_syn, theta, t_max):
+    """``ṫ_out [N, K]`` of one example for the tangents ``ṫ_in [I, K_in]``, ``Ẇ``, ``U̇``
+    (``du`` ``None`` when feed-forward): the transpose of :func:`spike_time_vjp`."""
+    eps, d_eps, eps_ss, solve = _spike_system(t_in, w, u, t_out, tau, tau_syn, theta, t_max)
+    # (diag(V̇) + M) ṫ = −r, r_s = Σ Ẇ ε(t_s − t_i) − Σ W ε'(t_s − t_i) ṫ_i + Σ U̇ ε(t_s − t_s')
+    r = jnp.einsum("in,nkij->nk", dw, eps) - jnp.einsum("in,nkij,ij->nk", w, d_eps, dt_in)
+    if u is not None:
+        r = r + jnp.einsum("mn,nkml->nk", du, eps_ss)
+    return _nan_if_nan_in(t_in, w, u)(solve(-jnp.where(t_out < t_max, r, 0.0), 1))

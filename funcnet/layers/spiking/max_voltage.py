@@ -15,7 +15,8 @@ when it lies inside the interval. ``V`` is evaluated at each candidate from its 
 Gradient (envelope theorem): with ``t*`` the maximiser, ``dV*/dW_ic = ε(t* − t_i)`` and
 ``dV*/dt_i = −W_ic ε'(t* − t_i)`` (``V̇(t*) = 0`` at a stationary point; ``0`` and ``t_max``
 do not move); where ``t*`` is an input spike time ``t_j`` (a kink: a negative weight turns the
-slope down), ``t*`` moves with ``t_j`` and ``dV*/dt_j`` adds ``V̇(t_j⁻)``. docs/spiking.md.
+slope down), ``t*`` moves with ``t_j`` and ``dV*/dt_j`` adds ``V̇(t_j⁻)``. The JVP contracts
+the same two Jacobian blocks with the tangents instead of the cotangent. docs/spiking.md.
 """
 
 from __future__ import annotations
@@ -86,18 +87,22 @@ def _max_voltage(t_in, w, tau, tau_syn, t_max):
     return jnp.where(nan, jnp.nan, jnp.max(v, 0)), t_star, src
 
 
-def _max_voltage_vjp(t_in, w, t_star, src, dy, tau, tau_syn, t_max):
-    """``(dt_in [B, I, K], dw [B, I, C])`` over a flat batch (module docstring)."""
+def _envelope_jacobian(t_in, w, t_star, src, tau, tau_syn, t_max):
+    """``(∂V*/∂W, ∂V*/∂t_in)`` over a flat batch, both ``[B, C, I, K]`` (module docstring):
+    ``ε(t*_c − t_ik)`` and ``−W_ic ε'(t*_c − t_ik)`` plus ``V̇_c(t*⁻)`` at a kink; the VJP and
+    the JVP contract them with ``dy`` and with the tangents."""
     delta = t_star[:, :, None, None] - t_in[:, None]  # [B, C, I, K]
     eps, d_eps = psp_kernels(delta, (delta > 0) & (t_in < t_max)[:, None], tau, tau_syn)
     w_d_eps = w.T[None, :, :, None] * d_eps  # W_ic ε'(t*_c − t_ik)
     slope = jnp.sum(w_d_eps, (2, 3))  # V̇(t*⁻) [B, C]
-    kink = jax.nn.one_hot(src, t_in.shape[1] * t_in.shape[2], dtype=dy.dtype)
+    kink = jax.nn.one_hot(src, t_in.shape[1] * t_in.shape[2], dtype=w.dtype)
     kink = kink.reshape(*src.shape, *t_in.shape[1:])  # t* is this input's spike time
-    dt_in = jnp.einsum("bc,bcik->bik", dy, slope[:, :, None, None] * kink - w_d_eps)
-    dw = jnp.einsum("bc,bcik->bic", dy, eps)
-    nan = jnp.any(jnp.isnan(t_in), (1, 2)) | jnp.any(jnp.isnan(w))  # NaN in, NaN out
-    return jnp.where(nan[:, None, None], jnp.nan, dt_in), jnp.where(nan[:, None, None], jnp.nan, dw)
+    return eps, slope[:, :, None, None] * kink - w_d_eps
+
+
+def _nan_per_example(t_in, w):
+    """NaN in, NaN out: ``[B, 1, 1]``, true where the example's times or any weight are NaN."""
+    return (jnp.any(jnp.isnan(t_in), (1, 2)) | jnp.any(jnp.isnan(w)))[:, None, None]
 
 
 @op_factory("max_voltage")
@@ -124,12 +129,21 @@ def max_voltage_op(tau_mem: float = 1.0, t_max: float = 4.0, *, tau_syn: float |
     def bwd(res, dy):
         # dW_ic = Σ dy_c ε(t*_c − t_i); dt_i = −Σ dy_c W_ic ε'(t*_c − t_i) (+ dy_c V̇_c at a kink)
         flat, w, t_star, src = res
-        dt_in, dw = _max_voltage_vjp(
-            flat, w, t_star, src, dy.reshape(t_star.shape), tau, tau_s, t_max
-        )
+        eps, jac_t = _envelope_jacobian(flat, w, t_star, src, tau, tau_s, t_max)
+        dy_flat, nan = dy.reshape(t_star.shape), _nan_per_example(flat, w)
+        dt_in = jnp.where(nan, jnp.nan, jnp.einsum("bc,bcik->bik", dy_flat, jac_t))
+        dw = jnp.where(nan, jnp.nan, jnp.einsum("bc,bcik->bic", dy_flat, eps))
         return dt_in.reshape(*dy.shape[:-1], *flat.shape[1:]), jnp.sum(dw, 0)
 
-    return make_op("max_voltage", forward, fwd, bwd)
+    def jvp(primals, tangents):
+        # V̇*_c = Σ Ẇ_ic ε(t*_c − t_i) − Σ W_ic ε'(t*_c − t_i) ṫ_i (+ V̇_c ṫ_j at a kink t* = t_j)
+        v, (flat, w, t_star, src) = run(*primals)
+        dt_in, dw = tangents[0].reshape(flat.shape), tangents[1]
+        eps, jac_t = _envelope_jacobian(flat, w, t_star, src, tau, tau_s, t_max)
+        dv = jnp.einsum("bcik,bik->bc", jac_t, dt_in) + jnp.einsum("bcik,ic->bc", eps, dw)
+        return v, jnp.where(_nan_per_example(flat, w)[:, :, 0], jnp.nan, dv).reshape(v.shape)
+
+    return make_op("max_voltage", forward, fwd, bwd, jvp=jvp)
 
 
 add_cases(
