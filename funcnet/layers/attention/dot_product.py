@@ -27,6 +27,7 @@ from funcnet.layers.attention._common import (
     check_qkv,
     masked_scores,
     safe_max,
+    score_tangent,
     sum_to_shape,
 )
 
@@ -117,7 +118,16 @@ def dot_product_attention_op(causal: bool = False, mask: str | None = None) -> O
         # dA = dS (an additive mask enters S with coefficient one); a boolean mask: none
         return dq, dk, dv, sum_to_shape(ds, m[0].shape) if mask == "additive" else None
 
-    return make_op(NAME, forward, fwd, bwd)
+    def jvp(primals, tangents):
+        # Ṡ = (Q̇Kᵀ + QK̇ᵀ)/√d + Ȧ, Ṗ = P ∘ (Ṡ − rowsum(P ∘ Ṡ)), Ȯ = ṖV + PV̇
+        (q, k, v, *m), (dq, dk, dv, *dm) = primals, tangents
+        p = probabilities(q, k, v, m)
+        o = jnp.einsum("...qk,...kd->...qd", p, v)
+        p_ds = p * score_tangent(q, k, dq, dk, dm if mask == "additive" else ())
+        do = jnp.einsum("...qk,...kd->...qd", p_ds, v) + jnp.einsum("...qk,...kd->...qd", p, dv)
+        return o, do - jnp.sum(p_ds, axis=-1, keepdims=True) * o  # ṖV = (P∘Ṡ)V − rowsum(P∘Ṡ) O
+
+    return make_op(NAME, forward, fwd, bwd, jvp=jvp)
 
 
 def _cases() -> list[Case]:
