@@ -99,3 +99,19 @@ def test_bad_input_names_the_layer():
         layer.apply((), (), jnp.ones((2, 3, 3, 2), jnp.int32))
     with pytest.raises(TypeError, match="unexpected keyword argument 'features'"):
         covariance_pool(features=3)
+
+
+def test_manual_jvp_path_matches_autodiff_in_forward_and_reverse_mode(x64):
+    # covariance -> Newton–Schulz (its JVP a tangent scan, transposed by JAX) -> triangle
+    layer = covariance_pool("newton_schulz", eps=0.1)
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((1, 5, 3)))
+    v = jnp.asarray(np.random.default_rng(1).standard_normal(x.shape))
+
+    @jax.jit(static_argnums=0)
+    def derivatives(backward, x):
+        f = lambda x: layer.apply((), (), x, backward=backward)[0]  # noqa: E731
+        grad = jax.grad(lambda x: jnp.sum(jnp.sin(f(x))))(x)
+        return jax.jvp(f, (x,), (v,))[1], jax.jacfwd(f)(x), grad
+
+    for a, b in zip(derivatives("manual_jvp", x), derivatives("autodiff", x), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
