@@ -184,6 +184,7 @@ def dot_product_attention_lean_op(
         if "mask" in xs and mask == "additive":
             xs["dmask"] = _to_blocks(d_lifted, -1, block, count)
 
+        @jax.checkpoint  # JAX's transpose (reverse mode) recomputes P_j too, saving no Tq×Tk
         def step(carry, xs):
             acc, row_sum = carry
             p = jnp.exp(block_scores(q, k_len, block, count, xs, lifted) - lse)  # as in bwd

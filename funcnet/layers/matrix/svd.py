@@ -114,13 +114,17 @@ def svd_op(*, num_taylor_terms: int | None = None) -> Op:
 
 def _first_order(u: jax.Array, s: jax.Array, vh: jax.Array, f: jax.Array, da: jax.Array):
     """First-order perturbation ``(U̇, ṡ, V̇ᵀ)`` of the SVD ``(u, s, vh)`` along ``Ȧ``, with the
-    gap matrix ``F`` and the pseudo-inverse of ``S`` (the backward's, transposed)."""
+    gap matrix ``F`` and the pseudo-inverse of ``S``: the backward's terms transposed, the
+    projector terms too only where ``m > k`` (resp. ``n > k``), as there."""
+    (m, k), n = u.shape[-2:], vh.shape[-1]
     v, s_inv = transpose(vh), _pinv(s)
     dp = transpose(u) @ da @ v
     du = u @ (f * (dp * s[..., None, :] + s[..., :, None] * transpose(dp)))
-    du = du + (da @ v - u @ dp) * s_inv[..., None, :]
+    if m > k:
+        du = du + (da @ v - u @ dp) * s_inv[..., None, :]
     dv = v @ (f * (s[..., :, None] * dp + transpose(dp) * s[..., None, :]))
-    dv = dv + (transpose(da) @ u - v @ transpose(dp)) * s_inv[..., None, :]
+    if n > k:
+        dv = dv + (transpose(da) @ u - v @ transpose(dp)) * s_inv[..., None, :]
     return du, jnp.diagonal(dp, axis1=-2, axis2=-1), transpose(dv)
 
 
