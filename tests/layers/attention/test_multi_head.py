@@ -16,6 +16,7 @@ from funcnet.layers.attention import (
     transformer_block,
 )
 from funcnet.layers.attention.heads import merge, split
+from tests.layers.forward_mode import assert_manual_jvp_path_matches_autodiff
 
 
 def numpy_mha(params, x, num_heads, allowed):
@@ -73,23 +74,10 @@ def test_manual_gradients_equal_autodiff_with_a_key_padding_mask(lean):
     np.testing.assert_allclose(y[1:], y_short, rtol=1e-12)
 
 
-@pytest.mark.usefixtures("x64")
 def test_manual_jvp_path_matches_autodiff_in_forward_and_reverse_mode():
-    # the lean op: its JVP is a scan over key blocks, which JAX transposes for jax.grad
+    # the lean op, two key blocks: its JVP is a scan over them, which JAX transposes for grad
     layer = multi_head_attention(2, causal=True, lean=True, block_size=2, dtype=jnp.float64)
-    _, params, state = layer.init(jax.random.key(0), (1, 3, 4))
-    x = jnp.asarray(np.random.default_rng(0).standard_normal((1, 3, 4)))
-    v = jax.tree.map(lambda p: jnp.cos(jnp.arange(p.size, dtype=p.dtype)).reshape(p.shape), params)
-
-    @jax.jit(static_argnums=0)
-    def derivatives(backward, params):
-        f = lambda p, x: layer.apply(p, state, x, backward=backward)[0]  # noqa: E731
-        grad = jax.grad(lambda p: jnp.sum(jnp.sin(f(p, x))))(params)
-        return jax.jvp(lambda p: f(p, x), (params,), (v,))[1], jax.jacfwd(f, 1)(params, x), grad
-
-    manual_jvp, autodiff = derivatives("manual_jvp", params), derivatives("autodiff", params)
-    for a, b in zip(jax.tree.leaves(manual_jvp), jax.tree.leaves(autodiff), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    assert_manual_jvp_path_matches_autodiff(layer, (1, 3, 4))
 
 
 def test_additive_mask_is_accepted_and_differentiated():

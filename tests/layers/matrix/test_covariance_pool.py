@@ -10,6 +10,7 @@ import scipy.linalg
 from funcnet.core.layer_registry import layer_cases, missing_layer_cases
 from funcnet.layers.matrix import covariance_pool
 from funcnet.verify.sampling import draw_arg
+from tests.layers.forward_mode import assert_manual_jvp_path_matches_autodiff
 
 REFERENCES = {
     "log": scipy.linalg.logm,
@@ -101,17 +102,6 @@ def test_bad_input_names_the_layer():
         covariance_pool(features=3)
 
 
-def test_manual_jvp_path_matches_autodiff_in_forward_and_reverse_mode(x64):
+def test_manual_jvp_path_matches_autodiff_in_forward_and_reverse_mode():
     # covariance -> Newton–Schulz (its JVP a tangent scan, transposed by JAX) -> triangle
-    layer = covariance_pool("newton_schulz", eps=0.1)
-    x = jnp.asarray(np.random.default_rng(0).standard_normal((1, 5, 3)))
-    v = jnp.asarray(np.random.default_rng(1).standard_normal(x.shape))
-
-    @jax.jit(static_argnums=0)
-    def derivatives(backward, x):
-        f = lambda x: layer.apply((), (), x, backward=backward)[0]  # noqa: E731
-        grad = jax.grad(lambda x: jnp.sum(jnp.sin(f(x))))(x)
-        return jax.jvp(f, (x,), (v,))[1], jax.jacfwd(f)(x), grad
-
-    for a, b in zip(derivatives("manual_jvp", x), derivatives("autodiff", x), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    assert_manual_jvp_path_matches_autodiff(covariance_pool("newton_schulz", eps=0.1), (1, 5, 3))
