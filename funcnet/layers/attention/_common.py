@@ -150,6 +150,16 @@ def masked_scores(
     return s if allowed is None else jnp.where(allowed, s, -jnp.inf)
 
 
+def score_tangent(
+    q: jax.Array, k: jax.Array, dq: jax.Array, dk: jax.Array, dmask: tuple
+) -> jax.Array:
+    """``Ṡ = (Q̇ Kᵀ + Q K̇ᵀ)/√d (+ Ȧ)``, the scores' tangent (``dmask``: ``(Ȧ,)`` for an additive
+    mask, else ``()``); entries the mask forbids carry any finite value, as ``P`` is 0 there."""
+    ds = jnp.einsum("...qd,...kd->...qk", dq, k) + jnp.einsum("...qd,...kd->...qk", q, dk)
+    ds = ds * (1.0 / float(q.shape[-1]) ** 0.5)
+    return ds + lift(dmask[0], ds.ndim) if dmask else ds
+
+
 def safe_max(s: jax.Array) -> jax.Array:
     """Row maximum of ``s`` held constant, ``0`` for a row that is all ``−inf`` (fully masked);
     NaN for a row holding a NaN, which then spreads over the row as in ``jax.nn.softmax``."""

@@ -27,6 +27,7 @@ from funcnet.layers.attention._common import (
     check_qkv,
     masked_scores,
     safe_max,
+    score_tangent,
     sum_to_shape,
 )
 
@@ -95,12 +96,15 @@ def dot_product_attention_op(causal: bool = False, mask: str | None = None) -> O
     def forward(q, k, v, *m):
         return jnp.einsum("...qk,...kd->...qd", probabilities(q, k, v, m), v)
 
-    def fwd(q, k, v, *m):
+    def factored(q, k, v, m):
         # P = diag(r) E with E = exp(S − max S) and r = 1/rowsum(E): P is kept in this factored
-        # form, so neither pass spends a Tq×Tk division on it; r scales Tq×d matrices instead
+        # form, so no pass spends a Tq×Tk division on it; r scales Tq×d matrices instead
         check_mask(NAME, mask, m, check_qkv(NAME, q, k, v), jnp.result_type(q))
         e, r = unnormalised_probabilities(q, k, m, causal=causal, kind=mask)
-        o = jnp.einsum("...qk,...kd->...qd", e, v) * r
+        return e, r, jnp.einsum("...qk,...kd->...qd", e, v) * r
+
+    def fwd(q, k, v, *m):
+        e, r, o = factored(q, k, v, m)
         return o, (q, k, v, e, r, o, m if mask == "additive" else ())
 
     def bwd(res, do):
@@ -117,7 +121,15 @@ def dot_product_attention_op(causal: bool = False, mask: str | None = None) -> O
         # dA = dS (an additive mask enters S with coefficient one); a boolean mask: none
         return dq, dk, dv, sum_to_shape(ds, m[0].shape) if mask == "additive" else None
 
-    return make_op(NAME, forward, fwd, bwd)
+    def jvp(primals, tangents):
+        # Ṡ = (Q̇Kᵀ + QK̇ᵀ)/√d + Ȧ, Ṗ = P ∘ (Ṡ − rowsum(P ∘ Ṡ)), Ȯ = ṖV + PV̇
+        (q, k, v, *m), (dq, dk, dv, *dm) = primals, tangents
+        e, r, o = factored(q, k, v, m)  # P = diag(r) E
+        e_ds = e * score_tangent(q, k, dq, dk, dm if mask == "additive" else ())
+        do = jnp.einsum("...qk,...kd->...qd", e_ds, v) + jnp.einsum("...qk,...kd->...qd", e, dv)
+        return o, (do - jnp.sum(e_ds, axis=-1, keepdims=True) * o) * r  # ṖV = (P∘Ṡ)V − rowsum(P∘Ṡ)O
+
+    return make_op(NAME, forward, fwd, bwd, jvp=jvp)
 
 
 def _cases() -> list[Case]:

@@ -32,6 +32,7 @@ from funcnet.layers.attention._common import (
     check_qkv,
     lift,
     masked_scores,
+    score_tangent,
     sum_to_shape,
 )
 
@@ -172,7 +173,32 @@ def dot_product_attention_lean_op(
             da = _from_blocks(grads["mask"], -1, k_len)
         return dq, dk, dv, da.reshape(m[0].shape)
 
-    return make_op(NAME, forward, fwd, bwd)
+    def jvp(primals, tangents):
+        # Ȯ = Σ_j (P_j∘Ṡ_j) V_j + P_j V̇_j − rowsum(P∘Ṡ) O, Ṡ_j = (Q̇K_jᵀ + QK̇_jᵀ)/√d + Ȧ_j
+        (q, k, v, *m), (dq, dk, dv, *dm) = primals, tangents
+        o, lse = run_forward(q, k, v, m)
+        block, count, xs, lifted = layout(q, k, v, m)
+        k_len = k.shape[-2]
+        xs["dk"], xs["dv"] = _to_blocks(dk, -2, block, count), _to_blocks(dv, -2, block, count)
+        d_lifted = lift(dm[0], q.ndim) if mask == "additive" else None
+        if "mask" in xs and mask == "additive":
+            xs["dmask"] = _to_blocks(d_lifted, -1, block, count)
+
+        @jax.checkpoint  # JAX's transpose (reverse mode) recomputes P_j too, saving no Tq×Tk
+        def step(carry, xs):
+            acc, row_sum = carry
+            p = jnp.exp(block_scores(q, k_len, block, count, xs, lifted) - lse)  # as in bwd
+            da = (xs.get("dmask", d_lifted),) if mask == "additive" else ()
+            p_ds = p * score_tangent(q, xs["k"], dq, xs["dk"], da)
+            acc = acc + jnp.einsum("...qk,...kd->...qd", p_ds, xs["v"])
+            acc = acc + jnp.einsum("...qk,...kd->...qd", p, xs["dv"])
+            return (acc, row_sum + jnp.sum(p_ds, axis=-1, keepdims=True)), None
+
+        init = (jnp.zeros_like(o), jnp.zeros_like(lse))
+        (acc, row_sum), _ = lax.scan(step, init, xs)
+        return o, acc - row_sum * o
+
+    return make_op(NAME, forward, fwd, bwd, jvp=jvp)
 
 
 def _cases() -> list[Case]:

@@ -71,7 +71,14 @@ def covariance_op(*, eps: float = 0.0, num_position_axes: int = 1) -> Op:
         xc, witness = res
         return ((xc @ (dy + transpose(dy)) / xc.shape[-2]).reshape(witness.shape[1:]),)
 
-    return make_op("covariance", forward, fwd, bwd)
+    def jvp(primals, tangents):
+        # Σ̇ = (X̄̇ᵀX̄ + X̄ᵀX̄̇)/N, X̄̇ = Ẋ − mean Ẋ (centring is linear)
+        (x,), (dx,) = primals, tangents
+        xc, dxc = centred(x), centred(dx)
+        product = transpose(dxc) @ xc / xc.shape[-2]
+        return covariance(xc), product + transpose(product)
+
+    return make_op("covariance", forward, fwd, bwd, jvp=jvp)
 
 
 @op_factory("upper_triangle")

@@ -87,8 +87,21 @@ def eigh_op(*, num_taylor_terms: int | None = None) -> Op:
             inner = inner + _gaps(w, num_taylor_terms) * (transpose(v) @ dv)
         return (symmetrize(v @ inner @ transpose(v)),)
 
+    def jvp(primals, tangents):
+        # λ̇ = diag(Vᵀ Ȧ V), V̇ = V (F ∘ (Vᵀ Ȧ V)) with Ȧ symmetrised and the backward's F
+        (a,), (da,) = primals, tangents
+        w, v = _eigh(a)
+        return (w, v), _first_order(v, _gaps(w, num_taylor_terms), symmetrize(da))
+
     intended = taylor_gradient("1/(λ_j − λ_i)", num_taylor_terms, eigh_taylor_reference)
-    return make_op("eigh", forward, fwd, bwd, unused_outputs=True, **intended)
+    return make_op("eigh", forward, fwd, bwd, unused_outputs=True, jvp=jvp, **intended)
+
+
+def _first_order(v: jax.Array, f: jax.Array, ds: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """First-order perturbation of ``(λ, V)`` along a symmetric ``Ṡ``: ``(diag M, V (F ∘ M))``
+    with ``M = Vᵀ Ṡ V`` and the gap matrix ``F``."""
+    m = transpose(v) @ ds @ v
+    return jnp.diagonal(m, axis1=-2, axis2=-1), v @ (f * m)
 
 
 def eigh_taylor_reference(num_taylor_terms: int) -> Callable[[jax.Array], tuple]:
@@ -107,9 +120,9 @@ def eigh_taylor_reference(num_taylor_terms: int) -> Callable[[jax.Array], tuple]
     def reference(a: jax.Array) -> tuple[jax.Array, jax.Array]:
         w0, v0 = jax.lax.stop_gradient(_eigh(a))
         s = symmetrize(a)
-        m = transpose(v0) @ (s - jax.lax.stop_gradient(s)) @ v0
         f = taylor_inverse_gaps(w0, num_taylor_terms)
-        return w0 + jnp.diagonal(m, axis1=-2, axis2=-1), v0 + v0 @ (f * m)
+        dw, dv = _first_order(v0, f, s - jax.lax.stop_gradient(s))
+        return w0 + dw, v0 + dv
 
     return reference
 

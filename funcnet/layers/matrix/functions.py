@@ -65,7 +65,14 @@ def spectral_op(
         inner = daleckii_krein(dd, w, eps) * (transpose(v) @ symmetrize(dy) @ v)
         return (v @ inner @ transpose(v),)
 
-    return make_op(name, forward, fwd, bwd)
+    def jvp(primals, tangents):
+        # Ẏ = V (L ∘ (Vᵀ sym(Ȧ) V)) Vᵀ, the same L: the backward's map is self-adjoint
+        (a,), (da,) = primals, tangents
+        y, (w, v) = values(a)
+        inner = daleckii_krein(dd, w, eps) * (transpose(v) @ symmetrize(da) @ v)
+        return y, v @ inner @ transpose(v)
+
+    return make_op(name, forward, fwd, bwd, jvp=jvp)
 
 
 @op_factory("matrix_log")

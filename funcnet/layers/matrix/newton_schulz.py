@@ -37,13 +37,18 @@ def _step(eye: jax.Array, y: jax.Array, z: jax.Array) -> tuple[jax.Array, jax.Ar
     return t, y @ t, t @ z
 
 
-def _iterate(a: jax.Array, num_iterations: int):
-    """``(y, (ys, zs, y_K, t))``: the output, the iterates ``Y_k, Z_k`` (k < K) and the trace."""
+def _normalised(a: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(S, t, I)``: the symmetric part, its trace (at least the smallest normal number),
+    ``[..., 1, 1]``, and the identity."""
     check_matrix("newton_schulz_sqrt", a, square=True)
     s = symmetrize(a)
     trace = jnp.trace(s, axis1=-2, axis2=-1)[..., None, None]
-    t = jnp.maximum(trace, jnp.finfo(s.dtype).tiny)
-    eye = eye_like(s)
+    return s, jnp.maximum(trace, jnp.finfo(s.dtype).tiny), eye_like(s)
+
+
+def _iterate(a: jax.Array, num_iterations: int):
+    """``(y, (ys, zs, y_K, t))``: the output, the iterates ``Y_k, Z_k`` (k < K) and the trace."""
+    s, t, eye = _normalised(a)
 
     def body(carry, _):
         y, z = carry
@@ -96,7 +101,24 @@ def newton_schulz_sqrt_op(num_iterations: int = 5) -> Op:
         dt = dt - jnp.sum(d_y * ys[0], axis=(-2, -1), keepdims=True) / t
         return (symmetrize(d_y / t + dt * eye),)
 
-    return make_op("newton_schulz_sqrt", forward, fwd, bwd)
+    def jvp(primals, tangents):
+        # Ṫₖ = −(ŻₖYₖ + ZₖẎₖ)/2; Ẏₖ₊₁ = ẎₖTₖ + YₖṪₖ; Żₖ₊₁ = ṪₖZₖ + TₖŻₖ; ẏ = √t Ẏ_K + ṫ/(2√t) Y_K
+        (a,), (da,) = primals, tangents
+        (s, t, eye), ds = _normalised(a), symmetrize(da)
+        dt = jnp.trace(ds, axis1=-2, axis2=-1)[..., None, None]  # ṫ = tr Ṡ, as the backward's dt
+
+        def body(carry, _):
+            y, z, d_y, d_z = carry
+            tk, y_next, z_next = _step(eye, y, z)
+            dtk = -(d_z @ y + z @ d_y) / 2
+            return (y_next, z_next, d_y @ tk + y @ dtk, dtk @ z + tk @ d_z), None
+
+        start = (s / t, jnp.broadcast_to(eye, s.shape), ds / t - s * (dt / t**2), jnp.zeros_like(s))
+        (y, _, d_y, _), _ = jax.lax.scan(body, start, length=num_iterations)
+        root = jnp.sqrt(t)
+        return root * y, root * d_y + dt / (2 * root) * y
+
+    return make_op("newton_schulz_sqrt", forward, fwd, bwd, jvp=jvp)
 
 
 def _newton_schulz_cases() -> list[Case]:

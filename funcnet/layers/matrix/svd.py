@@ -102,23 +102,38 @@ def svd_op(*, num_taylor_terms: int | None = None) -> Op:
                 da = da + (u * _pinv(s)[..., None, :]) @ transpose(dv - v @ vtdv)
         return (da + u @ inner @ vh,)
 
+    def jvp(primals, tangents):
+        # Ṗ = UᵀȦV, ṡ = diag Ṗ, U̇ = U(F∘(ṖS + SṖᵀ)) + (I−UUᵀ)ȦVS⁻¹, V̇ likewise with Ȧᵀ
+        (a,), (da,) = primals, tangents
+        u, s, vh = _svd(a)
+        return (u, s, vh), _first_order(u, s, vh, _gaps(s, num_taylor_terms), da)
+
     intended = taylor_gradient("1/(σ_j² − σ_i²)", num_taylor_terms, svd_taylor_reference)
-    return make_op("svd", forward, fwd, bwd, unused_outputs=True, **intended)
+    return make_op("svd", forward, fwd, bwd, unused_outputs=True, jvp=jvp, **intended)
+
+
+def _first_order(u: jax.Array, s: jax.Array, vh: jax.Array, f: jax.Array, da: jax.Array):
+    """First-order perturbation ``(U̇, ṡ, V̇ᵀ)`` of the SVD ``(u, s, vh)`` along ``Ȧ``, with the
+    gap matrix ``F`` and the pseudo-inverse of ``S``: the backward's terms transposed, the
+    projector terms too only where ``m > k`` (resp. ``n > k``), as there."""
+    (m, k), n = u.shape[-2:], vh.shape[-1]
+    v, s_inv = transpose(vh), _pinv(s)
+    dp = transpose(u) @ da @ v
+    du = u @ (f * (dp * s[..., None, :] + s[..., :, None] * transpose(dp)))
+    if m > k:
+        du = du + (da @ v - u @ dp) * s_inv[..., None, :]
+    dv = v @ (f * (s[..., :, None] * dp + transpose(dp) * s[..., None, :]))
+    if n > k:
+        dv = dv + (transpose(da) @ u - v @ transpose(dp)) * s_inv[..., None, :]
+    return du, jnp.diagonal(dp, axis1=-2, axis2=-1), transpose(dv)
 
 
 def first_order_svd(a: jax.Array, gaps: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """The SVD of ``a`` with the values held constant and first-order perturbation terms
     (zero-valued, derivative as the backward above with ``F = gaps(s)``) added."""
     u0, s0, vh0 = jax.lax.stop_gradient(_svd(a))
-    v0, s_inv = transpose(vh0), _pinv(s0)
-    da = a - jax.lax.stop_gradient(a)  # zero, with derivative dA
-    dp = transpose(u0) @ da @ v0
-    f = gaps(s0)
-    du = u0 @ (f * (dp * s0[..., None, :] + s0[..., :, None] * transpose(dp)))
-    du = du + (da @ v0 - u0 @ dp) * s_inv[..., None, :]
-    dv = v0 @ (f * (s0[..., :, None] * dp + transpose(dp) * s0[..., None, :]))
-    dv = dv + (transpose(da) @ u0 - v0 @ transpose(dp)) * s_inv[..., None, :]
-    return u0 + du, s0 + jnp.diagonal(dp, axis1=-2, axis2=-1), transpose(v0 + dv)
+    du, ds, dvh = _first_order(u0, s0, vh0, gaps(s0), a - jax.lax.stop_gradient(a))
+    return u0 + du, s0 + ds, vh0 + dvh
 
 
 def svd_taylor_reference(num_taylor_terms: int) -> Callable[[jax.Array], tuple]:

@@ -16,6 +16,7 @@ from funcnet.layers.attention import (
     transformer_block,
 )
 from funcnet.layers.attention.heads import merge, split
+from tests.layers.forward_mode import assert_manual_jvp_path_matches_autodiff
 
 
 def numpy_mha(params, x, num_heads, allowed):
@@ -71,6 +72,12 @@ def test_manual_gradients_equal_autodiff_with_a_key_padding_mask(lean):
     y, _ = layer.apply(params, state, (q, k, v, keep))
     y_short, _ = layer.apply(params, state, (q[1:], k[1:, :4], v[1:, :4]))
     np.testing.assert_allclose(y[1:], y_short, rtol=1e-12)
+
+
+def test_manual_jvp_path_matches_autodiff_in_forward_and_reverse_mode():
+    # the lean op, two key blocks: its JVP is a scan over them, which JAX transposes for grad
+    layer = multi_head_attention(2, causal=True, lean=True, block_size=2, dtype=jnp.float64)
+    assert_manual_jvp_path_matches_autodiff(layer, (1, 3, 4))
 
 
 def test_additive_mask_is_accepted_and_differentiated():

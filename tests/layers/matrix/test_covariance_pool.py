@@ -10,6 +10,7 @@ import scipy.linalg
 from funcnet.core.layer_registry import layer_cases, missing_layer_cases
 from funcnet.layers.matrix import covariance_pool
 from funcnet.verify.sampling import draw_arg
+from tests.layers.forward_mode import assert_manual_jvp_path_matches_autodiff
 
 REFERENCES = {
     "log": scipy.linalg.logm,
@@ -99,3 +100,8 @@ def test_bad_input_names_the_layer():
         layer.apply((), (), jnp.ones((2, 3, 3, 2), jnp.int32))
     with pytest.raises(TypeError, match="unexpected keyword argument 'features'"):
         covariance_pool(features=3)
+
+
+def test_manual_jvp_path_matches_autodiff_in_forward_and_reverse_mode():
+    # covariance -> Newton–Schulz (its JVP a tangent scan, transposed by JAX) -> triangle
+    assert_manual_jvp_path_matches_autodiff(covariance_pool("newton_schulz", eps=0.1), (1, 5, 3))
