@@ -67,3 +67,12 @@ def scalar_jvp(
 
 def _is_float0(t: Any) -> bool:
     return getattr(t, "dtype", None) == jax.dtypes.float0
+
+
+def intended_primal(y: Any, s: Any) -> Any:
+    """``y``'s values with ``s``'s derivative, ``stop_gradient(y) + (s − stop_gradient(s))``:
+    the primal output of an intended-gradient JVP (surrogate ``s``), so that a second derivative
+    taken through the JVP (``jax.hessian`` on the ``"manual_jvp"`` path) sees the intended first
+    derivative, as the gradient reference does, not the true one (zero, for a quantiser)."""
+    stop = jax.lax.stop_gradient
+    return stop(y) + (s - stop(s))
