@@ -77,7 +77,8 @@ def l2_penalty_tree(params: Any, scale: float = 1.0, backward: Backward = "manua
     Args:
       params: a pytree of arrays.
       scale: the weight-decay coefficient, a finite number ``>= 0``.
-      backward: ``"manual"`` (the hand-written backward) or ``"autodiff"``.
+      backward: ``"manual"`` (the hand-written backward), ``"manual_jvp"`` (the hand-written
+        JVP) or ``"autodiff"``.
 
     Examples:
       >>> import jax.numpy as jnp
