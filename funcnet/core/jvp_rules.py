@@ -73,6 +73,8 @@ def intended_primal(y: Any, s: Any) -> Any:
     """``y``'s values with ``s``'s derivative, ``stop_gradient(y) + (s − stop_gradient(s))``:
     the primal output of an intended-gradient JVP (surrogate ``s``), so that a second derivative
     taken through the JVP (``jax.hessian`` on the ``"manual_jvp"`` path) sees the intended first
-    derivative, as the gradient reference does, not the true one (zero, for a quantiser)."""
+    derivative, as the gradient reference does, not the true one (zero, for a quantiser). Where
+    ``s`` is not finite (``x·(1 − σ(x))`` at ``x = ∞``) the values stay ``y``'s, not NaN."""
     stop = jax.lax.stop_gradient
-    return stop(y) + (s - stop(s))
+    zero = s - stop(s)  # 0, with s's derivative
+    return stop(y) + jnp.where(jnp.isnan(zero), 0, zero)
