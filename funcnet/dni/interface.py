@@ -102,13 +102,23 @@ def decoupling_interface_op(bp_lambda: float = 0.0) -> Op:
         s = jnp.sum((1.0 - lam) * h * sg_g + 0.5 * g_hat * g_hat, axis=-1)
         return y, s - lax.stop_gradient(s)
 
+    def jvp(primals, tangents):
+        # ẏ = λ ḣ − ĝ̇,  ż = Σ_n ĝ ⊙ ((1 − λ) ḣ + ĝ̇)   (ẏ = ḣ, ż = 0 for λ = 1): Jᵀ is the bwd
+        (h, g_hat), (dh, dg) = primals, tangents
+        if lam == 1.0:
+            return forward(h, g_hat), (dh, jnp.zeros_like(dh[..., 0]))
+        # as in the reference, ĝ's weight on ḣ is held fixed, so that second order matches it
+        dz = jnp.sum((1.0 - lam) * lax.stop_gradient(g_hat) * dh + g_hat * dg, axis=-1)
+        return reference(h, g_hat), (lam * dh - dg, dz)
+
     if lam == 1.0:
-        return make_op("decoupling_interface", forward, fwd, bwd)
+        return make_op("decoupling_interface", forward, fwd, bwd, jvp=jvp)
     return make_op(
         "decoupling_interface",
         forward,
         fwd,
         bwd,
+        jvp=jvp,
         gradient=f"surrogate: synthetic gradient, BP(λ={lam:g}) mix of true and predicted",
         gradient_reference=reference,
         finite_differences=NO_FINITE_DIFFERENCES,

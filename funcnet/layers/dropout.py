@@ -19,6 +19,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from funcnet.core.jvp_rules import linear_in_floats_jvp
 from funcnet.core.layer import Layer, Shape, check_floating, check_input_shape
 from funcnet.core.layer_registry import LayerCase, add_layer_cases, layer_factory
 from funcnet.core.op import Op, check_backward, make_op
@@ -77,7 +78,8 @@ def dropout_op(drop_rate: float) -> Op:
         # dx = dy ⊙ m / (1 − p); the mask gets no cotangent
         return dy * (keep_mask.astype(dy.dtype) * scale), None
 
-    return make_op(NAME, forward, fwd, bwd)
+    # ẏ = ẋ ⊙ m / (1 − p): the same diagonal, the mask held fixed
+    return make_op(NAME, forward, fwd, bwd, jvp=linear_in_floats_jvp(forward))
 
 
 @layer_factory("dropout")

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from funcnet.core.jvp_rules import linear_in_floats_jvp
 from funcnet.core.layer import (
     Layer,
     Shape,
@@ -125,7 +126,9 @@ def embedding_op(padding_idx: int | None = None) -> Op:
         dys = leading_rows(dy, dy.ndim - 1)
         return None, jnp.sum(jnp.where(same, jnp.einsum("btd,bsd->bts", dys, dys), 0), (1, 2))
 
-    return make_op(NAME, forward, fwd, bwd, per_example_norms=per_example_norms)
+    # Ẏ = S Ẇ: the tangent table's rows gathered at the same ids
+    jvp = linear_in_floats_jvp(forward)
+    return make_op(NAME, forward, fwd, bwd, per_example_norms=per_example_norms, jvp=jvp)
 
 
 @layer_factory("embedding")

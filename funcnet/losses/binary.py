@@ -18,6 +18,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from funcnet.core.jvp_rules import scalar_jvp
 from funcnet.core.op import Op, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.losses._validate import check_floating, check_like
@@ -56,7 +57,8 @@ def binary_cross_entropy_with_logits() -> Op:
         c = g / z.size
         return c * (jax.nn.sigmoid(z) - t), -c * z
 
-    return make_op(NAME, forward, fwd, bwd)
+    # L̇ = ⟨(σ(z) − t)/N, ż⟩ − ⟨z/N, ṫ⟩
+    return make_op(NAME, forward, fwd, bwd, jvp=scalar_jvp(fwd, bwd))
 
 
 def _cases() -> list[Case]:

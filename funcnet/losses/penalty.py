@@ -17,6 +17,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from funcnet.core.jvp_rules import scalar_jvp
 from funcnet.core.op import Backward, Op, check_backward, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.losses._validate import check_floating
@@ -63,7 +64,8 @@ def l2_penalty(scale: float = 1.0) -> Op:
         # dw = g · scale · w
         return ((2 * half_scale) * g * w,)
 
-    return make_op(NAME, forward, fwd, bwd)
+    # L̇ = scale · ⟨w, ẇ⟩
+    return make_op(NAME, forward, fwd, bwd, jvp=scalar_jvp(fwd, bwd))
 
 
 def l2_penalty_tree(params: Any, scale: float = 1.0, backward: Backward = "manual") -> jax.Array:
@@ -75,7 +77,8 @@ def l2_penalty_tree(params: Any, scale: float = 1.0, backward: Backward = "manua
     Args:
       params: a pytree of arrays.
       scale: the weight-decay coefficient, a finite number ``>= 0``.
-      backward: ``"manual"`` (the hand-written backward) or ``"autodiff"``.
+      backward: ``"manual"`` (the hand-written backward), ``"manual_jvp"`` (the hand-written
+        JVP) or ``"autodiff"``.
 
     Examples:
       >>> import jax.numpy as jnp

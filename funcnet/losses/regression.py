@@ -14,6 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from funcnet.core.jvp_rules import scalar_jvp
 from funcnet.core.op import Op, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.losses._validate import check_floating, check_like
@@ -66,7 +67,8 @@ def mean_squared_error(reduction: str = "mean") -> Op:
         dy = g * d if half_sum else (2 * g / d.size) * d
         return dy, -dy
 
-    return make_op(NAME, forward, fwd, bwd)
+    # L̇ = ⟨c·d, ẏ − ṫ⟩, c = 1 ("half_sum") or 2/N ("mean")
+    return make_op(NAME, forward, fwd, bwd, jvp=scalar_jvp(fwd, bwd))
 
 
 def _cases() -> list[Case]:

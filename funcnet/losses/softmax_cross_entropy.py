@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from funcnet.core.jvp_rules import scalar_jvp
 from funcnet.core.op import Op, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 from funcnet.losses._validate import (
@@ -96,7 +97,8 @@ def softmax_cross_entropy(axis: int = -1) -> Op:
         dz = c * (jnp.exp(logp) * jnp.sum(t, axis=ax, keepdims=True) - t)
         return dz, -c * logp
 
-    return make_op(NAME, forward, fwd, bwd)
+    # L̇ = (1/B) Σ_rows [⟨softmax(z)·Σ_c t − t, ż⟩ − ⟨log_softmax(z), ṫ⟩]
+    return make_op(NAME, forward, fwd, bwd, jvp=scalar_jvp(fwd, bwd))
 
 
 @op_factory(NAME_INT)
@@ -154,7 +156,8 @@ def softmax_cross_entropy_with_integer_labels(axis: int = -1) -> Op:
         onehot = scattered_one_hot(labels, logp.shape[ax], ax, logp.dtype)
         return (g / batch_size(logp.shape, ax)) * (jnp.exp(logp) - onehot), None
 
-    return make_op(NAME_INT, forward, fwd, bwd)
+    # L̇ = (1/B) Σ_rows ⟨softmax(z) − onehot(labels), ż⟩ (the labels' float0 tangent: ignored)
+    return make_op(NAME_INT, forward, fwd, bwd, jvp=scalar_jvp(fwd, bwd))
 
 
 def _cases() -> list[Case]:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from funcnet.dni import decoupling_interface_op
+from tests.core.manual_jvp_path import assert_manual_jvp_matches_autodiff
 
 H = jnp.array([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]])
 G_HAT = jnp.array([[0.5, 0.25, -1.0], [2.0, -0.5, 0.125]])
@@ -52,3 +53,10 @@ def test_bad_input_names_the_interface():
 def test_nan_in_gives_nan_out():
     y, _ = decoupling_interface_op(0.0)(H.at[0, 0].set(jnp.nan), G_HAT)
     assert bool(jnp.isnan(y[0, 0])) and not bool(jnp.isnan(y[1]).any())
+
+
+@pytest.mark.parametrize("bp_lambda", [0.25, 1.0])
+def test_manual_jvp_path_matches_autodiff(x64, bp_lambda):
+    # λ < 1: the intended JVP (the transpose of BP(λ)) against autodiff of the reference
+    h, g_hat = (jnp.asarray(a, jnp.float64) for a in (H, G_HAT))
+    assert_manual_jvp_matches_autodiff(decoupling_interface_op(bp_lambda), h, g_hat)

@@ -11,6 +11,7 @@ import pytest
 from funcnet.core.registry import Arg
 from funcnet.layers.dropout import dropout, dropout_op
 from funcnet.verify import VerificationError, verify_op
+from tests.core.manual_jvp_path import assert_manual_jvp_matches_autodiff
 
 
 def _apply(layer, x, **kwargs):
@@ -119,3 +120,13 @@ def test_bad_inputs_name_the_layer_expected_and_actual():
         ValueError, match=r"dropout: expected keep_mask of the input's shape \(2, 3\), got \(3,\)"
     ):
         op(x, jnp.ones((3,), jnp.int32))
+
+
+def test_manual_jvp_path_matches_autodiff(x64):
+    layer = dropout(0.5)
+
+    def apply(x, key, backward):
+        return layer.apply((), (), x, key=key, train=True, backward=backward)[0]
+
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(3, 4)))
+    assert_manual_jvp_matches_autodiff(apply, x, jax.random.key(1))

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from funcnet.core.registry import Arg
-from funcnet.layers.embedding import embedding, embedding_op
+from funcnet.layers.embedding import EmbeddingParams, embedding, embedding_op
 from funcnet.verify import VerificationError, verify_op
+from tests.core.manual_jvp_path import assert_manual_jvp_matches_autodiff
 
 IDS = jnp.array([[0, 3, 3, 9], [-1, 2, 3, 7]])  # vocab 7: 9, 7 and -1 are out of range
 
@@ -126,3 +127,14 @@ def test_bad_inputs_name_the_layer_expected_and_actual():
         embedding_op()(jnp.array([0]), jnp.ones(5))
     with pytest.raises(ValueError, match=r"padding_idx to be None or an integer in \[0, 2\)"):
         embedding_op(padding_idx=4)(jnp.array([0]), jnp.ones((2, 3)))
+
+
+def test_manual_jvp_path_matches_autodiff(x64):
+    # the tangent table's rows at the same ids: repeats, padding and out-of-range ids included
+    layer = embedding(5, 3, padding_idx=0)
+
+    def apply(ids, table, backward):
+        return layer.apply(EmbeddingParams(table), (), ids, backward=backward)[0]
+
+    table = jnp.asarray(np.random.default_rng(0).normal(size=(5, 3)))
+    assert_manual_jvp_matches_autodiff(apply, jnp.array([[1, 0, 1], [4, 7, 2]]), table)

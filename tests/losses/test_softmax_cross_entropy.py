@@ -11,6 +11,7 @@ import pytest
 from funcnet.core.registry import Arg
 from funcnet.losses import softmax_cross_entropy, softmax_cross_entropy_with_integer_labels
 from funcnet.verify import VerificationError, verify_op
+from tests.core.manual_jvp_path import assert_manual_jvp_matches_autodiff
 
 NAME, NAME_INT = "softmax_cross_entropy", "softmax_cross_entropy_with_integer_labels"
 
@@ -207,3 +208,12 @@ def test_planted_bug_p_minus_t_fails_only_on_unnormalised_targets():
     assert not unnormalised.passed
     with pytest.raises(VerificationError, match=f"op '{NAME}'.*check failed for 'logits'"):
         unnormalised.raise_if_failed()
+
+
+def test_manual_jvp_path_matches_autodiff(x64):
+    # the losses' JVP is the gradient row contracted with the tangents; labels are held fixed
+    rng = np.random.default_rng(3)
+    logits, labels = jnp.asarray(rng.normal(size=(3, 4))), jnp.array([0, 3, 1])
+    targets = jnp.asarray(rng.dirichlet(np.ones(4), size=3))
+    assert_manual_jvp_matches_autodiff(softmax_cross_entropy_with_integer_labels(), logits, labels)
+    assert_manual_jvp_matches_autodiff(softmax_cross_entropy(), logits, targets)

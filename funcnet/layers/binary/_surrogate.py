@@ -1,7 +1,8 @@
 """The shape every elementwise quantiser shares: a piecewise-constant forward ``q(x)`` and an
 intended gradient ``dx = dy ⊙ s′(x)``, the derivative of a chosen smooth (or piecewise-linear)
-function ``s`` — the *surrogate*. The gradient reference is ``s(x) + stop_gradient(q(x) − s(x))``:
-the forward's values, ``s``'s derivative. Finite differences are taken of ``s`` itself.
+function ``s`` — the *surrogate*; the intended JVP ``ẏ = ẋ ⊙ s′(x)`` is its transpose. The
+gradient reference is ``s(x) + stop_gradient(q(x) − s(x))``: the forward's values, ``s``'s
+derivative. Finite differences are taken of ``s`` itself.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from funcnet.core.jvp_rules import diagonal_jvp, intended_primal
 from funcnet.core.op import Op, make_op
 from funcnet.layers.activations._helpers import finite_float
 
@@ -64,11 +66,15 @@ def surrogate_op(name: str, forward: Fn, smooth: Fn, derivative: Fn, gradient: s
         # surrogate's derivative is 0: keep NaN in, NaN out (as autodiff of the reference does)
         return (jnp.where(jnp.isnan(dy), dy, dx),)
 
+    # ẏ = ẋ ⊙ s′(x): the intended diagonal Jacobian the backward applies
+    primal = lambda x: intended_primal(checked_forward(x), smooth(x))  # noqa: E731
+    jvp = diagonal_jvp(primal, lambda x, y: derivative(x).astype(x.dtype))
     return make_op(
         name,
         checked_forward,
         fwd,
         bwd,
+        jvp=jvp,
         gradient=f"surrogate: {gradient}",
         gradient_reference=reference,
         finite_differences=smooth,

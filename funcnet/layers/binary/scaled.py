@@ -20,6 +20,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax import lax
 
+from funcnet.core.jvp_rules import intended_primal
 from funcnet.core.layer import check_int
 from funcnet.core.op import Op, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
@@ -61,6 +62,13 @@ def magnitude_aware_sign_op(num_reduce_axes: int = 1) -> Op:
         through_scale = jnp.sign(w) * jnp.mean(dy * jnp.clip(w, -1, 1), axis=axes, keepdims=True)
         return (through_sign + through_scale,)
 
+    def jvp(primals, tangents):
+        # ẏ = ẇ ⊙ α ⊙ 1[|w| ≤ 1] + clip(w) ⊙ mean(sign(w) ⊙ ẇ)   (the bwd's two terms, transposed)
+        (w,), (dw,) = primals, tangents
+        through_sign = jnp.where(jnp.abs(w) <= 1, dw * scale(w), 0)
+        through_scale = jnp.clip(w, -1, 1) * jnp.mean(jnp.sign(w) * dw, axis=axes, keepdims=True)
+        return intended_primal(forward(w), smooth(w)), through_sign + through_scale
+
     return make_op(
         "magnitude_aware_sign",
         forward,
@@ -69,6 +77,7 @@ def magnitude_aware_sign_op(num_reduce_axes: int = 1) -> Op:
         gradient="surrogate: derivative of mean|w| * clip(w, -1, 1) (straight-through, XNOR scale)",
         gradient_reference=reference,
         finite_differences=smooth,
+        jvp=jvp,
     )
 
 

@@ -72,10 +72,14 @@ def global_max_pool_op(*, num_position_axes: int) -> Op:
     ties)."""
     k = check_int("global_max_pool", "num_position_axes", num_position_axes)
 
-    def forward(x):
+    def first_max(x):
+        """``x`` as ``[..., P, C]`` and the first arg-max position ``a [..., 1, C]``."""
         _position_axes("global_max_pool", k, jnp.shape(x))
         xr = _positions_last(x, k)
-        a = jnp.argmax(xr, axis=-2, keepdims=True)
+        return xr, jnp.argmax(xr, axis=-2, keepdims=True)
+
+    def forward(x):
+        xr, a = first_max(x)
         return jnp.take_along_axis(xr, a, axis=-2)[..., 0, :]
 
     def fwd(x):
@@ -93,7 +97,14 @@ def global_max_pool_op(*, num_position_axes: int) -> Op:
         dx = jnp.where(hit, jnp.expand_dims(dy, -2), jnp.zeros((), dy.dtype))
         return (dx.reshape(shape),)
 
-    return make_op("global_max_pool", forward, fwd, bwd)
+    def jvp(primals, tangents):
+        # ẏ = e_aᵀ ẋ: the tangent at the first arg-max a, where the bwd sends dy
+        (x,), (dx,) = primals, tangents
+        xr, a = first_max(x)
+        pick = lambda v: jnp.take_along_axis(v, a, axis=-2)[..., 0, :]  # noqa: E731
+        return pick(xr), pick(_positions_last(dx, k))
+
+    return make_op("global_max_pool", forward, fwd, bwd, jvp=jvp)
 
 
 def _pool_layer(op: Op, num_position_axes: int) -> Layer:

@@ -54,13 +54,18 @@ def _max_pool_op(
         dims, strides, padding = geom.lax_config(pads, x.ndim)
         return lax.reduce_window(x, -jnp.inf, lax.max, dims, strides, padding)
 
-    def fwd(x):
+    def window_max(x):
+        """The padding, the max ``y [N, *out, C]`` and its first arg-max offset ``idx``."""
         pads, _ = geom.check(x.shape)
         slices = window_slices(flatten_batch(x, geom.ndim), geom, pads, -jnp.inf)
         y = functools.reduce(jnp.maximum, slices)
         idx = jnp.full(y.shape, geom.size - 1, jnp.int32)
         for k in reversed(range(geom.size)):  # the smallest k holding the max wins
             idx = jnp.where(slices[k] == y, k, idx)
+        return pads, y, idx
+
+    def fwd(x):
+        _, y, idx = window_max(x)
         if geom.overlapping:
             idx = computed_once(idx)
         return unflatten_batch(y, x.shape, geom.ndim), (idx, shape_witness(x.shape))
@@ -80,7 +85,17 @@ def _max_pool_op(
         parts = [jnp.where(idx == k, dy, zero) for k in range(geom.size)]
         return (spread_windows(parts, geom, pads, spatial).reshape(shape),)
 
-    return make_op(name, forward, jax.jit(fwd), jax.jit(bwd))
+    def jvp(primals, tangents):
+        # ẏ = S ẋ: each window's tangent at its first arg-max, the element the bwd routes dy to
+        (x,), (dx,) = primals, tangents
+        pads, y, idx = window_max(x)
+        parts = window_slices(flatten_batch(dx, geom.ndim), geom, pads, 0.0)
+        dy = parts[-1]
+        for k in reversed(range(geom.size - 1)):
+            dy = jnp.where(idx == k, parts[k], dy)
+        return unflatten_batch(y, x.shape, geom.ndim), unflatten_batch(dy, x.shape, geom.ndim)
+
+    return make_op(name, forward, jax.jit(fwd), jax.jit(bwd), jvp=jvp)
 
 
 @op_factory("max_pool1d")

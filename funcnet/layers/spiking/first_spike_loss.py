@@ -16,6 +16,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from funcnet.core.jvp_rules import scalar_jvp
 from funcnet.core.op import Op, make_op
 from funcnet.core.registry import Arg, Case, add_cases, op_factory
 
@@ -59,7 +60,8 @@ def first_spike_cross_entropy(tau0: float = 0.025, tau1: float = 0.32, alpha: fl
         dt = ((onehot - p) / tau0 + alpha * onehot * jnp.exp(t / tau1) / tau1) * (g / n)
         return jnp.zeros(shape, t.dtype).at[..., 0].set(dt), None
 
-    return make_op(name, forward, fwd, bwd)
+    # L̇ = ⟨[(e − p)/τ₀ + α e exp(t/τ₁)/τ₁] / n, ṫ_out[..., 0]⟩
+    return make_op(name, forward, fwd, bwd, jvp=scalar_jvp(fwd, bwd))
 
 
 add_cases(

@@ -60,6 +60,20 @@ def _survival(s):
     return jnp.concatenate([jnp.ones_like(keep[..., :1, :]), p[..., :-1, :]], -2), p
 
 
+def _later_survival(s):
+    """``R[u] = Σ_{t≥u} Π_{u<s≤t} (1 − S[s])`` along axis −2, in ``O(T²)``.
+
+    ``K[.., u, t, f] = 1 − S[t]`` for ``t > u``, else 1; its cumulative product over ``t``,
+    summed over ``t ≥ u``, is ``R[u]`` (no division by ``1 − S``, which is 0 at a spike).
+    """
+    num_steps = s.shape[-2]
+    later = jnp.arange(num_steps)[None, :] > jnp.arange(num_steps)[:, None]  # [u, t]: t > u
+    keep = jnp.where(later[:, :, None], (1 - s)[..., None, :, :], 1)
+    runs = jnp.cumprod(keep, axis=-2)
+    from_u = later | jnp.eye(num_steps, dtype=bool)  # [u, t]: t ≥ u
+    return jnp.sum(jnp.where(from_u[:, :, None], runs, 0), axis=-2)
+
+
 @op_factory("first_spike_time")
 def first_spike_time_op() -> Op:
     """The op ``S [..., T, F] -> t_first [..., F]``: ``Σ_t Π_{s≤t} (1 − S[s])``, the steps
@@ -75,17 +89,15 @@ def first_spike_time_op() -> Op:
     def bwd(res, dy):
         # dS[u] = −dt Q[u] R[u],  R[u] = Σ_{t≥u} Π_{u<s≤t} (1 − S[s])
         s, q = res
-        num_steps = s.shape[-2]
-        later = jnp.arange(num_steps)[None, :] > jnp.arange(num_steps)[:, None]  # [u, t]: t > u
-        # K[.., u, t, f] = 1 − S[t] for t > u, else 1; its cumulative product over t, summed
-        # over t ≥ u, is R[u] (no division by 1 − S, which is 0 at a spike)
-        keep = jnp.where(later[:, :, None], (1 - s)[..., None, :, :], 1)
-        runs = jnp.cumprod(keep, axis=-2)
-        r = jnp.sum(jnp.where(later[:, :, None] | jnp.eye(num_steps, dtype=bool)[:, :, None],
-                              runs, 0), axis=-2)  # fmt: skip
-        return (-dy[..., None, :] * q * r,)
+        return (-dy[..., None, :] * q * _later_survival(s),)
 
-    return make_op("first_spike_time", forward, fwd, bwd)
+    def jvp(primals, tangents):
+        # ṫ_first = −Σ_u Q[u] R[u] Ṡ[u]: the same row per neuron that the bwd scales by dt
+        (s,), (ds,) = primals, tangents
+        q, p = _survival(s)
+        return jnp.sum(p, axis=-2), -jnp.sum(q * _later_survival(s) * ds, axis=-2)
+
+    return make_op("first_spike_time", forward, fwd, bwd, jvp=jvp)
 
 
 @layer_factory("spike_count")

@@ -10,6 +10,7 @@ from funcnet.layers import DenseParams, dense, serial
 from funcnet.layers.binary import BinaryParams, binary_dense, latent_weight_mask, ste_sign_op
 from funcnet.losses import mean_squared_error
 from funcnet.verify import verify_model
+from tests.layers.forward_mode import assert_manual_jvp_path_matches_autodiff
 
 W = jnp.array([[0.3, -0.2], [-0.7, 0.0], [0.5, -1.4]])
 X = jnp.array([[0.5, -2.0, 0.1]])
@@ -62,3 +63,9 @@ def test_balanced_weights_are_standardised_per_output_before_the_sign():
     w = jnp.array([[0.3, 0.1], [0.5, 0.2], [0.35, 0.6]])  # every sign +1 before balancing
     y, _ = binary_dense(2, balance_weights=True).apply(BinaryParams(w, None), (), jnp.eye(3))
     np.testing.assert_array_equal(y, [[-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0]])  # w − mean
+
+
+def test_manual_jvp_path_matches_autodiff():
+    # ste_sign on the input, magnitude_aware_sign on the kernel: the intended JVPs
+    layer = binary_dense(2, input_quantizer=ste_sign_op(), xnor_scale=True, dtype=jnp.float64)
+    assert_manual_jvp_path_matches_autodiff(layer, (1, 3))

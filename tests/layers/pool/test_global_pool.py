@@ -19,6 +19,7 @@ from funcnet.layers.pool import (
     global_max_pool_op,
 )
 from funcnet.verify import VerificationError, verify_op
+from tests.layers.forward_mode import assert_manual_jvp_path_matches_autodiff
 
 LAYERS = {
     "global_avg_pool": global_avg_pool,
@@ -162,3 +163,14 @@ def test_global_max_backward_spreading_over_ties_is_caught():
 def test_registered_cases_exist_with_second_order(name):
     cases = registry.cases(name)
     assert len(cases) >= 2 and any(c.second_order for c in cases)
+
+
+def test_manual_jvp_path_matches_autodiff_and_keeps_the_tie_rule():
+    assert_manual_jvp_path_matches_autodiff(global_max_pool(num_position_axes=2), (1, 3, 2, 2))
+    with jax.enable_x64(True):
+        op = global_max_pool_op(num_position_axes=1)
+        x = jnp.array([[1.0, 0.0], [3.0, 2.0], [3.0, 2.0]])  # ties in both channels
+        v = jnp.arange(6.0).reshape(3, 2)
+        manual = jax.jvp(lambda x: op(x, backward="manual_jvp"), (x,), (v,))[1]
+        np.testing.assert_array_equal(manual, [2.0, 3.0])  # the first maximum's tangent
+        np.testing.assert_array_equal(manual, jax.jvp(op.forward, (x,), (v,))[1])

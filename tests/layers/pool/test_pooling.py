@@ -15,6 +15,7 @@ from funcnet.layers.pool._geometry import offset_grid, pool_geometry, spread_win
 from funcnet.layers.pool.avg_pool import _avg_pool_op, avg_pool1d, avg_pool2d, avg_pool2d_op
 from funcnet.layers.pool.max_pool import _max_pool_op, max_pool1d, max_pool2d, max_pool2d_op
 from funcnet.verify import VerificationError, verify_op
+from tests.layers.forward_mode import assert_manual_jvp_path_matches_autodiff
 from tests.layers.pool.numpy_pool import np_max_pool_grad, np_pool
 
 LAYERS = {
@@ -267,3 +268,14 @@ def test_registered_cases_cover_the_geometries(name):
     labels = {c.label for c in registry.cases(name)}
     assert {"window2", "overlap3_stride1", "same3_stride2"} <= labels
     assert any("non_divisible" in label for label in labels)
+
+
+def test_manual_jvp_path_matches_autodiff_and_keeps_the_tie_rule():
+    # forward mode picks each window's tangent at its first maximum, where the backward sends dy
+    assert_manual_jvp_path_matches_autodiff(max_pool2d(3, 2, "SAME"), (1, 4, 3, 1))
+    with jax.enable_x64(True):
+        op, x = max_pool2d_op(3, 1), jnp.ones((1, 4, 5, 2))  # overlapping windows, all ties
+        v = jnp.arange(1.0, 1.0 + x.size).reshape(x.shape)
+        manual = jax.jvp(lambda x: op(x, backward="manual_jvp"), (x,), (v,))[1]
+        np.testing.assert_array_equal(manual, jax.jvp(op.forward, (x,), (v,))[1])
+        np.testing.assert_array_equal(manual, v[:, :2, :3])  # each window's top-left
