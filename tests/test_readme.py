@@ -1,4 +1,4 @@
-"""The README's "Writing an op" and "Writing a layer" snippets run as printed."""
+"""The README's "Writing an op", "Writing a layer" and forward-mode snippets run as printed."""
 
 import re
 from pathlib import Path
@@ -46,3 +46,23 @@ def test_writing_an_op_and_a_layer_snippets_run():
         registry._unregister("cube")
         layer_registry._unregister_layer("cube")
         layer_registry._unregister_layer("scaled_dense")
+
+
+def test_forward_mode_usage_snippet_runs():
+    # the Usage section's forward-mode block, on the README's model and a batch of the digits
+    import funcnet as fn
+
+    block = re.search(r"```python\n(f = lambda p.*?)```", README, re.S).group(1)
+    model = fn.serial(fn.dense(256), fn.relu(), fn.dense(10))
+    train, _ = fn.data.digits()
+    _, params, state = model.init(jax.random.key(0), (32, 64))
+    namespace = {"jax": jax, "fn": fn, "model": model, "params": params, "state": state,
+                 "loss": fn.softmax_cross_entropy_with_integer_labels(),
+                 "x": train.x[:32], "t": train.y[:32]}  # fmt: skip
+    exec(block, namespace)
+    grad = jax.grad(namespace["f"])(params)
+    expected = sum(jnp.sum(g) for g in jax.tree.leaves(grad))  # ⟨∇f, 1⟩
+    np.testing.assert_allclose(namespace["slope"], expected, rtol=1e-4)
+    assert np.isfinite(namespace["top"]) and jax.tree.structure(
+        namespace["hv"]
+    ) == jax.tree.structure(params)
