@@ -9,6 +9,9 @@ For each sample case (float32) and each floating argument, one element is set to
 * backward: wherever JAX autodiff of the reference gives a NaN cotangent, the hand-written
   backward gives NaN too (it may give NaN in more places: a NaN times a zero weight is NaN).
 
+The hand-written JVP (the ``manual_jvp`` path) is held to the same rule: wherever ``jax.jvp`` of
+the reference gives a NaN tangent (along a tangent of ones), the hand-written JVP does too.
+
 The backward is also checked with a NaN in the output cotangent ``dy``. An input NaN that an op
 masks out by design (a padded time step, a key no query sees) leaves the outputs finite; a zero
 gradient for it is then exact (autodiff's NaN there is its chain rule's ``0·NaN``), so the
@@ -21,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.dtypes import float0
 
 import funcnet  # noqa: F401  (registers every op)
 from funcnet.core import registry
@@ -41,13 +45,18 @@ def _probe(op):
     set to ±1e3, and both paths' cotangents."""
 
     def run(clean, poisoned, plus, minus, dy):
+        ones = tuple(jnp.ones_like(a) if is_differentiable(a) else np.zeros(np.shape(a), float0)
+                     for a in poisoned)  # fmt: skip
+        _, jvp_manual = jax.jvp(op.manual_jvp, poisoned, ones)
+        _, jvp_reference = jax.jvp(op.reference, poisoned, ones)
         y_manual, vjp_manual = jax.vjp(op.manual, *poisoned)
         y_reference = op.forward(*poisoned)
         # the backward is held to autodiff of the intended gradient (the gradient reference)
         _, vjp_reference = jax.vjp(op.reference, *poisoned)
         stacked = jax.tree.map(lambda *a: jnp.stack(a), clean, plus, minus)
         outputs = jax.vmap(op.forward)(*stacked)
-        return y_manual, y_reference, outputs, vjp_manual(dy), vjp_reference(dy)
+        derivatives = vjp_manual(dy), vjp_reference(dy), jvp_manual, jvp_reference
+        return y_manual, y_reference, outputs, *derivatives
 
     return jax.jit(run, compiler_options={"xla_backend_optimization_level": 0})
 
@@ -63,7 +72,7 @@ def _problems(run, args, i, index, dy) -> list[str]:
     plus = args if i is None else _with(args, i, index, 1e3)
     minus = args if i is None else _with(args, i, index, -1e3)
     results = jax.device_get(run(args, poisoned, plus, minus, dy))  # numpy from here on
-    y_manual, y_reference, outputs, g_manual, g_reference = results
+    y_manual, y_reference, outputs, g_manual, g_reference, t_manual, t_reference = results
     clean, up, down = (jax.tree.map(lambda y, j=j: y[j], outputs) for j in range(3))
     problems = []
     outputs = zip(*map(jax.tree.leaves, (y_manual, y_reference, clean, up, down)), strict=True)
@@ -73,6 +82,10 @@ def _problems(run, args, i, index, dy) -> list[str]:
             problems.append(f"reference output {k} finite where it depends on the NaN")
         if (_nan(m) != _nan(r)).any():
             problems.append(f"manual output {k} NaN elsewhere than the reference's")
+    tangents = zip(jax.tree.leaves(t_manual), jax.tree.leaves(t_reference), strict=True)
+    for k, (m, r) in enumerate(tangents):
+        if i is not None and (_nan(r) & ~_nan(m)).any():
+            problems.append(f"manual JVP of output {k} finite where autodiff's is NaN")
     nan_reached = any(_nan(y).any() for y in jax.tree.leaves(y_reference))
     if nan_reached or any(_nan(t).any() for t in jax.tree.leaves(dy)):
         for j, (m, r) in enumerate(zip(g_manual, g_reference, strict=True)):

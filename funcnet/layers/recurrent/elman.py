@@ -39,12 +39,13 @@ from funcnet.layers.recurrent.sequence import sequence_layer
 from funcnet.layers.recurrent.step import cell_layer, cell_op, split_input, step_case
 
 # each activation with its derivative applied to dy, read off the output y = act(z); relu as a
-# select, as jax.nn.relu differentiates it (a NaN cotangent at z < 0 gives 0; NaN z stays NaN)
+# select, as autodiff differentiates it (a NaN cotangent at z < 0 gives 0; at a NaN z, y is NaN
+# and the select passes dy on: y <= 0 exactly where z <= 0)
 ACTIVATIONS = {
     "tanh": (jnp.tanh, lambda y, dy: dy * (1 - y * y)),
     "relu": (
         lambda z: jnp.where(z <= 0, jnp.zeros_like(z), z),
-        lambda y, dy: jnp.where(y > 0, dy, 0),
+        lambda y, dy: jnp.where(y <= 0, 0, dy),
     ),
 }
 
