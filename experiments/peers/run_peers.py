@@ -46,7 +46,24 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--models", nargs="+", default=["mlp", "cnn"])
     parser.add_argument("--timeout", type=int, default=600, help="seconds per peer process")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "peers.md")
+    parser.add_argument(
+        "--xla-defaults", action="store_true",
+        help="leave XLA_FLAGS as they are (by default the peers run with the CPU flag the "
+        "funcnet command sets, funcnet.cpu_flags, as funcnet's own benchmarks do)",
+    )  # fmt: skip
     return parser.parse_args()
+
+
+def peer_environment(args: argparse.Namespace) -> dict[str, str]:
+    """The environment of each peer process: this one's, plus funcnet's XLA:CPU flag (YNNPACK
+    for dots only) unless ``--xla-defaults``; funcnet and the JAX peers share the process, so
+    both run with it."""
+    env = dict(os.environ)
+    if not args.xla_defaults:
+        from funcnet.cpu_flags import prefer_xla_convolutions
+
+        prefer_xla_convolutions(env)
+    return env
 
 
 def run_script(args: argparse.Namespace, script: str) -> dict[str, Any]:
@@ -58,8 +75,9 @@ def run_script(args: argparse.Namespace, script: str) -> dict[str, Any]:
     print(f"running {script} ...", file=sys.stderr, flush=True)
     try:
         done = subprocess.run(
-            command, capture_output=True, text=True, timeout=args.timeout, cwd=ROOT
-        )
+            command, capture_output=True, text=True, timeout=args.timeout, cwd=ROOT,
+            env=peer_environment(args),
+        )  # fmt: skip
     except subprocess.TimeoutExpired:
         return {"failed": {script: f"timed out after {args.timeout} s"}}
     sys.stderr.write(done.stderr)
@@ -137,6 +155,9 @@ def markdown(args: argparse.Namespace, reports: list[dict[str, Any]], load: str)
         f"- Load average (1, 5, 15 min) before and after the run: {load}. A shared machine: "
         "other work may have run at the same time, so single numbers are noisy; the "
         "interleaved rounds make the ratios more trustworthy than the times.",
+        f"- `XLA_FLAGS` of the peer processes: `{peer_environment(args).get('XLA_FLAGS', '')}` "
+        "(the `funcnet` command's CPU flag, `funcnet/cpu_flags.py`, unless `--xla-defaults`; "
+        "the JAX peers share each process with funcnet, so they run with it too).",
         f"- `OMP_WAIT_POLICY`: {os.environ.get('OMP_WAIT_POLICY', 'unset')} (PyTorch's OpenMP "
         "threads spin while waiting unless it is `PASSIVE`; with other processes busy on the "
         "same cores that made PyTorch's steps several times slower in our trials).",
