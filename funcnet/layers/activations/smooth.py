@@ -83,12 +83,15 @@ def gelu_op(approximate: bool = False) -> Op:
         return (dy * derivative(x),)
 
     def derivative(x):
-        # f′(x) = Φ(x) + x φ(x); tanh form: ½(1 + t) + ½ x (1 − t²) k (1 + 3c x²)
+        # f′(x) = Φ(x) + x φ(x); tanh form: ½(1 + t) + ½ x (1 − t²) k (1 + 3c x²). Φ(x) and t
+        # are written differently from the forward's on purpose: the same expression would be
+        # merged with the forward's by XLA (CSE) and its erfc/tanh intermediates, four arrays
+        # the size of x, kept in memory from the forward to the backward (docs/benchmarks.md)
         if approximate:
-            t = jnp.tanh(_K * (x + _C * x**3))
+            t = jnp.tanh(_K * x + (_K * _C) * x**3)
             x2 = jnp.minimum(x * x, 100.0)  # 1 − t² is exactly 0 past |x| = 10: no 0 · ∞
             return 0.5 * (1 + t) + 0.5 * x * (1 - t) * (1 + t) * _K * (1 + 3 * _C * x2)
-        cdf = 0.5 * lax.erfc(-x * _SQRT_HALF)
+        cdf = 0.5 * lax.erfc(x * -_SQRT_HALF)
         return cdf + x * (_INV_SQRT_2PI * jnp.exp(-0.5 * x * x))
 
     jvp = diagonal_jvp(forward, lambda x, y: derivative(x))  # ẏ = ẋ ∘ f′(x)

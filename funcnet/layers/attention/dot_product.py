@@ -105,15 +105,18 @@ def dot_product_attention_op(causal: bool = False, mask: str | None = None) -> O
 
     def fwd(q, k, v, *m):
         e, r, o = factored(q, k, v, m)
-        return o, (q, k, v, e, r, o, m if mask == "additive" else ())
+        return o, (q, k, v, e, r, m if mask == "additive" else ())
 
     def bwd(res, do):
-        # dV = Pᵀ dO, dP = dO Vᵀ, dS = P ∘ (dP − rowsum(dO ∘ O)), dQ = dS K/√d, dK = dSᵀ Q/√d
-        q, k, v, e, r, o, m = res  # P = diag(r) E
+        # dV = Pᵀ dO, dP = dO Vᵀ, dS = P ∘ (dP − rowsum(P ∘ dP)), dQ = dS K/√d, dK = dSᵀ Q/√d;
+        # rowsum(P ∘ dP) equals rowsum(dO ∘ O) (O = PV) but needs no saved O, which the next
+        # layer (the output projection) already keeps in its own layout
+        q, k, v, e, r, m = res  # P = diag(r) E
         scale = 1.0 / float(q.shape[-1]) ** 0.5
         dv = jnp.einsum("...qk,...qd->...kd", e, do * r)  # Pᵀ dO = Eᵀ (diag(r) dO)
         dp = jnp.einsum("...qd,...kd->...qk", do, v)
-        ds = e * (r * (dp - jnp.sum(do * o, axis=-1, keepdims=True)))
+        dp_r = r * dp
+        ds = e * (dp_r - r * jnp.sum(e * dp_r, axis=-1, keepdims=True))
         dq = jnp.einsum("...qk,...kd->...qd", ds, k) * scale
         dk = jnp.einsum("...qk,...qd->...kd", ds, q) * scale
         if mask is None:

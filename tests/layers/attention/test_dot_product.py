@@ -167,7 +167,7 @@ def test_a_planted_bug_in_the_softmax_backward_is_caught():
     op = dot_product_attention_op()
 
     def forgets_the_rowsum(res, do):  # dS = P ∘ dP: the softmax's own Jacobian left out
-        q, k, v, e, r, _, _ = res
+        q, k, v, e, r, _ = res
         p = e * r
         dv = jnp.einsum("...qk,...qd->...kd", p, do)
         ds = p * jnp.einsum("...qd,...kd->...qk", do, v)
