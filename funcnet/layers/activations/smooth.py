@@ -85,8 +85,8 @@ def gelu_op(approximate: bool = False) -> Op:
     def derivative(x):
         # f′(x) = Φ(x) + x φ(x); tanh form: ½(1 + t) + ½ x (1 − t²) k (1 + 3c x²). Φ(x) and t
         # are written differently from the forward's on purpose: the same expression would be
-        # merged with the forward's by XLA (CSE) and its erfc/tanh intermediates, four arrays
-        # the size of x, kept in memory from the forward to the backward (docs/benchmarks.md)
+        # merged with the forward's by XLA (CSE), and its intermediates (erfc's: three arrays
+        # the size of x) kept in memory from the forward to the backward (docs/activations.md)
         if approximate:
             t = jnp.tanh(_K * x + (_K * _C) * x**3)
             x2 = jnp.minimum(x * x, 100.0)  # 1 − t² is exactly 0 past |x| = 10: no 0 · ∞

@@ -13,6 +13,7 @@ import pytest
 
 from funcnet.core import registry
 from funcnet.core.registry import Arg
+from funcnet.layers import dense, residual, serial
 from funcnet.layers.activations import (
     elu,
     elu_op,
@@ -137,8 +138,6 @@ def test_gelu_backward_keeps_no_forward_intermediates_alive(approximate):
     # forward's own expression, XLA would merge the two (CSE) and keep erfc's (tanh's)
     # intermediates alive from the forward to the backward: 10.5 (6.5) arrays of [B, T, 4D]
     # compiled temporaries instead of 5.25 (autodiff: 10 and 6).
-    from funcnet.layers import dense, gelu, residual, serial
-
     b, t, d = 4, 32, 32
     layer = serial(*[residual(dense(4 * d), gelu(approximate), dense(d)) for _ in range(2)])
     _, params, state = layer.init(jax.random.key(0), (b, t, d))
